@@ -1,0 +1,42 @@
+"""Who is calling: the bearer token, checked against the `{user_id}` of the path."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from todochat.auth.tokens import Principal, TokenVerifier
+from todochat.errors import Forbidden, NotAuthenticated
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from sign-in or from Better Auth.")
+
+
+def get_token_verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier
+
+
+async def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise NotAuthenticated()
+    principal = await verifier.verify(credentials.credentials)
+    request.state.user_id = principal.id
+    return principal
+
+
+async def current_user(
+    principal: Annotated[Principal, Depends(authenticated)],
+    user_id: Annotated[str, Path(min_length=1, max_length=255, description="The user's id.")],
+) -> Principal:
+    if principal.id != user_id:
+        raise Forbidden()
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -1,0 +1,132 @@
+"""Issuing our HS256 tokens and verifying every kind of token we accept.
+
+Algorithms are pinned per key type: HS256 with the shared secret (ours and Better Auth's), and
+EdDSA / RS256 / ES256 from the JWKS when `JWT_JWKS_URL` is set. The header's `alg` only selects
+which pinned verifier runs; it never widens what is accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from todochat.config import Settings
+from todochat.errors import InvalidToken
+
+log = logging.getLogger("todochat.auth")
+
+ASYMMETRIC_ALGORITHMS = ("EdDSA", "RS256", "ES256")
+_JWKS_MIN_REFRESH_S = 30.0
+_JWKS_MAX_AGE_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: only `id` (the token's `sub`) is ever trusted."""
+
+    id: str
+    email: str | None = None
+
+
+def issue_token(*, settings: Settings, user_id: str, email: str) -> tuple[str, int]:
+    now = int(time.time())
+    ttl = settings.access_token_ttl_s
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "email": email,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256"), ttl
+
+
+class JWKSCache:
+    """Keys from the JWKS URL, fetched asynchronously and refreshed on an unknown `kid`."""
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        age = time.monotonic() - self._fetched_at
+        if kid in self._keys and age < _JWKS_MAX_AGE_S:
+            return self._keys[kid]
+        # An unknown kid may mean the issuer rotated keys; refetch, but not more than every 30 s.
+        if age >= _JWKS_MIN_REFRESH_S or not self._keys:
+            await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < 1.0 and self._keys:
+                return
+            try:
+                async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                    response = await client.get(self.url)
+                    response.raise_for_status()
+                    keyset = jwt.PyJWKSet.from_dict(response.json())
+            except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
+                log.warning("JWKS fetch failed", extra={"error_type": type(exc).__name__})
+                return
+            self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+            self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.jwks = JWKSCache(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+
+    async def verify(self, token: str) -> Principal:
+        if not token or len(token) > self.settings.max_token_bytes:
+            raise InvalidToken()
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken() from exc
+        alg = header.get("alg")
+        if alg == "HS256":
+            key: Any = self.settings.jwt_secret
+            algorithms = ["HS256"]
+        elif alg in ASYMMETRIC_ALGORITHMS and self.jwks is not None:
+            kid = header.get("kid")
+            jwk = await self.jwks.get(kid) if isinstance(kid, str) else None
+            if jwk is None or jwk.algorithm_name != alg:
+                raise InvalidToken()
+            key, algorithms = jwk.key, [alg]
+        else:
+            raise InvalidToken()
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=self.settings.jwt_issuer,
+                audience=self.settings.jwt_audience,
+                options={
+                    "require": ["exp", "sub"],
+                    "verify_aud": self.settings.jwt_audience is not None,
+                },
+                leeway=5,
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken() from exc
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
+            raise InvalidToken()
+        email = claims.get("email")
+        return Principal(id=sub, email=email if isinstance(email, str) else None)

@@ -1,0 +1,138 @@
+"""One Settings object, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Used only in development when no secret is configured; production refuses it by name.
+DEV_SECRET = "development-only-secret-do-not-use-in-production-000"
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "your-secret-here", "replace-me", DEV_SECRET}
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/todochat.db"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    app_env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    docs_enabled: bool = True
+    max_body_bytes: int = 1_048_576
+
+    database_url: str = DEFAULT_SQLITE_URL
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_timeout_s: float = Field(default=30, gt=0)
+    db_pool_recycle_s: int = 3600
+    db_pool_pre_ping: bool = True
+    db_slow_ms: float = 100
+    db_connect_timeout_s: float = Field(default=5, gt=0)
+
+    better_auth_secret: SecretStr | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    access_token_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    max_token_bytes: int = 8192
+
+    model_provider: Literal["offline", "openai"] | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = Field(default=30, gt=0)
+    openai_api: Literal["chat_completions", "responses"] = "chat_completions"
+    openai_tracing: bool = False
+    agent_max_turns: int = Field(default=10, ge=1)
+    chat_turn_timeout_s: float = Field(default=90, gt=0)
+    chat_history_limit: int = Field(default=50, ge=1)
+
+    redis_url: str | None = None
+    rate_limit_chat: str = "10/minute"
+    rate_limit_task_writes: str = "120/minute"
+    rate_limit_auth: str = "10/minute"
+    rate_limit_enabled: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Hosting providers hand out postgres:// URLs; SQLAlchemy needs the asyncpg dialect.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value[len(prefix) :]
+        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+            return "sqlite+aiosqlite://" + value[len("sqlite://") :]
+        return value
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> Settings:
+        secret = self.better_auth_secret.get_secret_value() if self.better_auth_secret else ""
+        if self.app_env == "production":
+            if not secret:
+                raise ConfigError("BETTER_AUTH_SECRET is required when APP_ENV=production")
+            if len(secret) < 32:
+                raise ConfigError("BETTER_AUTH_SECRET must be at least 32 characters long")
+            if secret.lower() in _PLACEHOLDERS or "change" in secret.lower():
+                raise ConfigError("BETTER_AUTH_SECRET is a placeholder; set a real random secret")
+        return self
+
+    @property
+    def jwt_secret(self) -> str:
+        if self.better_auth_secret:
+            return self.better_auth_secret.get_secret_value()
+        return DEV_SECRET
+
+    @property
+    def using_dev_secret(self) -> bool:
+        return self.better_auth_secret is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def resolved_model_provider(self) -> Literal["offline", "openai"]:
+        if self.model_provider:
+            return self.model_provider
+        return "openai" if self.openai_api_key else "offline"
+
+    @property
+    def model_name(self) -> str:
+        return self.openai_model if self.resolved_model_provider == "openai" else "offline-rules-1"
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[-1]
+        return None if path in ("", ":memory:") else Path(path)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_from_request(request: Request) -> Settings:
+    app_settings: Settings = request.app.state.settings
+    return app_settings
+
+
+SettingsDep = Annotated[Settings, Depends(settings_from_request)]

@@ -1,0 +1,218 @@
+"""Engine, pool and the unit of work.
+
+Every transaction goes through `UnitOfWork.run`: it opens a short session, commits once, and
+retries the whole unit on transient database errors. A failure while committing is never
+retried, because the write may already be durable; the caller gets a 503 and, if it sent an
+Idempotency-Key, can safely retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from todochat.config import Settings
+from todochat.errors import DatabaseUnavailable
+
+log = logging.getLogger("todochat.db")
+T = TypeVar("T")
+
+# SQLSTATEs after which the transaction is known not to have committed, so re-running is safe.
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+_SAFE_AT_COMMIT_SQLSTATES = {"40001", "40P01"}
+
+
+class CommitOutcomeUnknown(Exception):
+    """The connection failed during COMMIT: the write may or may not be durable."""
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None), exc):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying: the database blinked, the transaction did not commit."""
+    if isinstance(exc, CommitOutcomeUnknown | PoolTimeoutError):
+        return False
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if _sqlstate(exc) in _RETRYABLE_SQLSTATES:
+            return True
+        if isinstance(exc, OperationalError | InterfaceError):
+            text = str(exc.orig).lower() if exc.orig else ""
+            # SQLite's writer lock, and asyncpg's wording for a dropped connection.
+            return any(
+                s in text
+                for s in ("database is locked", "connection", "closed", "terminat", "shutdown")
+            )
+    return isinstance(exc, OSError)
+
+
+def _is_db_failure(exc: BaseException) -> bool:
+    return isinstance(
+        exc, DBAPIError | PoolTimeoutError | CommitOutcomeUnknown | ConnectionError | OSError
+    ) or is_transient(exc)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "transient database error, retrying",
+        extra={"attempt": state.attempt_number, "error_type": type(exc).__name__},
+    )
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if settings.is_sqlite:
+        path = settings.sqlite_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_s,
+            pool_pre_ping=settings.db_pool_pre_ping,
+            connect_args={"timeout": 15},
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets readers run beside the single writer; busy_timeout waits for the lock.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_s,
+            pool_recycle=settings.db_pool_recycle_s,
+            pool_pre_ping=settings.db_pool_pre_ping,
+            connect_args={"timeout": settings.db_connect_timeout_s},
+        )
+    _install_slow_query_log(engine, settings.db_slow_ms)
+    return engine
+
+
+def _install_slow_query_log(engine: AsyncEngine, slow_ms: float) -> None:
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _start(conn: Any, _cursor: Any, _stmt: str, _params: Any, _ctx: Any, _many: bool) -> None:
+        conn.info.setdefault("query_start", []).append(time.perf_counter())
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _end(conn: Any, _cursor: Any, stmt: str, _params: Any, _ctx: Any, _many: bool) -> None:
+        started = conn.info["query_start"].pop()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if elapsed_ms >= slow_ms:
+            # Only the statement's verb: SQL text and parameters never reach the logs.
+            log.warning(
+                "slow query",
+                extra={
+                    "operation": "db.query",
+                    "duration_ms": round(elapsed_ms, 2),
+                    "statement": stmt.split(None, 1)[0].upper() if stmt else "",
+                },
+            )
+
+
+class Database:
+    """The engine and the units of work of one app instance."""
+
+    def __init__(self, engine: AsyncEngine, *, retry_attempts: int = 3) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self.retry_attempts = retry_attempts
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in one transaction, retried as a whole on transient errors."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry_attempts),
+            wait=wait_exponential_jitter(multiplier=0.1, max=0.4, jitter=0.05),
+            retry=retry_if_exception(is_transient),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._run_once(work)
+        except Exception as exc:
+            if _is_db_failure(exc):
+                log.error("database unavailable", extra={"error_type": type(exc).__name__})
+                raise DatabaseUnavailable() from exc
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run_once(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        async with self.sessionmaker() as session:
+            result = await work(session)
+            try:
+                await session.commit()
+            except DBAPIError as exc:
+                if _sqlstate(exc) in _SAFE_AT_COMMIT_SQLSTATES:
+                    raise
+                raise CommitOutcomeUnknown("commit failed; outcome unknown") from exc
+            return result
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    def pool_status(self) -> dict[str, int]:
+        pool: Any = self.engine.pool
+        try:
+            return {
+                "size": pool.size(),
+                "checked_in": pool.checkedin(),
+                "checked_out": pool.checkedout(),
+                "overflow": pool.overflow(),
+            }
+        except AttributeError:  # a pool without counters (NullPool/StaticPool)
+            return {"size": 0, "checked_in": 0, "checked_out": 0, "overflow": 0}
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]

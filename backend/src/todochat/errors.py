@@ -1,0 +1,84 @@
+"""Domain errors. Services raise these; one handler in main.py renders `{"detail": ...}`."""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    status_code = 400
+    detail = "Bad request"
+    headers: dict[str, str] | None = None
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+        self.detail = detail or self.detail
+        if headers is not None:
+            self.headers = headers
+        super().__init__(self.detail)
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    detail = "Not authenticated"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class InvalidToken(NotAuthenticated):
+    detail = "Invalid or expired token"
+
+
+class InvalidCredentials(NotAuthenticated):
+    detail = "Invalid email or password"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    detail = "You can only access your own resources"
+
+
+class NotFound(AppError):
+    status_code = 404
+    detail = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    detail = "Conflict"
+
+
+class Unprocessable(AppError):
+    status_code = 422
+    detail = "Unprocessable request"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    detail = "The service is temporarily unavailable. Please try again in a moment."
+    headers = {"Retry-After": "5"}
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    detail = "The database is temporarily unavailable. Please try again in a moment."
+
+
+class ModelUnavailable(ServiceUnavailable):
+    detail = "I'm having trouble processing your request right now. Please try again in a moment."
+    headers = {"Retry-After": "10"}
+
+
+# --- OpenAPI documentation of the error answers -------------------------------------------------
+_DESCRIPTIONS = {
+    401: "Missing, malformed or expired token",
+    403: "The token's user is not the user in the path",
+    404: "Not found (or not yours)",
+    409: "Conflict",
+    413: "Request body too large",
+    422: "Invalid input",
+    429: "Rate limit exceeded",
+    503: "A dependency (database or model) is unavailable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """The `responses=` entry documenting error answers with the one error shape."""
+    from todochat.schemas import ErrorBody
+
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from todochat.config import SettingsDep
+from todochat.db import DatabaseDep
+from todochat.health import service
+from todochat.health.schemas import Health, Liveness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", responses={503: {"model": Health, "description": "Database down"}})
+async def readiness(db: DatabaseDep, settings: SettingsDep, response: Response) -> Health:
+    """Readiness: database round trip, pool figures and the model provider."""
+    health = await service.readiness(db=db, settings=settings)
+    if health.status != "ok":
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return health
+
+
+@router.get("/health/live")
+async def liveness() -> Liveness:
+    """Liveness: the process answers; never touches the database."""
+    return Liveness()

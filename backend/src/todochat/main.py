@@ -1,0 +1,130 @@
+"""The application factory: lifespan (database, auth, agent, MCP), routers, error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from todochat import __version__
+from todochat.auth.router import router as auth_router
+from todochat.auth.tokens import TokenVerifier
+from todochat.config import Settings, get_settings
+from todochat.db import Database, create_engine
+from todochat.errors import AppError
+from todochat.health.router import router as health_router
+from todochat.logs import configure_logging
+from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from todochat.ratelimit import RateLimiter
+from todochat.schemas import ErrorBody, problems
+from todochat.tasks.router import router as tasks_router
+
+log = logging.getLogger("todochat")
+
+
+def _describe_startup(settings: Settings) -> None:
+    where = "SQLite file " + str(settings.sqlite_path()) if settings.is_sqlite else "PostgreSQL"
+    secret = (
+        "a DEVELOPMENT secret (set BETTER_AUTH_SECRET)"
+        if settings.using_dev_secret
+        else ("BETTER_AUTH_SECRET")
+    )
+    log.info(
+        f"todochat {__version__} starting ({settings.app_env}) on {where}, signing tokens with "
+        f"{secret}, model provider {settings.resolved_model_provider}"
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    _describe_startup(settings)
+    database = Database(create_engine(settings))
+    app.state.database = database
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.rate_limiter = RateLimiter(settings)
+    try:
+        yield
+    finally:
+        await database.dispose()
+
+
+def _error(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    body = ErrorBody(detail=detail, **extra).model_dump(exclude_none=True)  # type: ignore[arg-type]
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+        return _error(exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = problems(list(exc.errors()))
+        first = errors[0] if errors else None
+        if first is None:
+            detail = "Invalid request"
+        elif first.type == "value_error":
+            # Our own validators already speak in sentences ("Message cannot be empty").
+            detail = first.msg.removeprefix("Value error, ")
+        else:
+            field = ".".join(str(p) for p in first.loc if p not in ("body", "query", "path"))
+            detail = f"{field}: {first.msg}" if field else first.msg
+        return _error(422, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        return _error(exc.status_code, detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=exc)
+        return _error(500, "Internal server error")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="todochat",
+        version=__version__,
+        summary="The backend of an AI todo chatbot.",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    for router in (health_router, auth_router, tasks_router):
+        app.include_router(router)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,9 @@
+"""Tables only. Importing this package registers every table on `SQLModel.metadata`."""
+
+from todochat.models.base import metadata, utcnow
+from todochat.models.conversation import Conversation
+from todochat.models.message import Message
+from todochat.models.task import Task
+from todochat.models.user import User
+
+__all__ = ["Conversation", "Message", "Task", "User", "metadata", "utcnow"]

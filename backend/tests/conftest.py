@@ -1,0 +1,159 @@
+"""Test fixtures: every test runs on SQLite and on PostgreSQL, on a schema made by the migrations.
+
+Each engine gets a database of its own per test run (a SQLite file; a fresh PostgreSQL database
+dropped afterwards). Tests isolate by using fresh user ids, so they never see each other's rows.
+Under CI=true an unreachable PostgreSQL fails the run: it is never skipped there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+
+from todochat.cli import migrate
+from todochat.config import Settings
+from todochat.main import create_app
+
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+PG_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+ENGINES = ["sqlite", "postgres"]
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _pg_reachable() -> str | None:
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+async def create_pg_database() -> str:
+    problem = await _pg_reachable()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable ({problem}); run .ci/run to require it")
+    name = f"todochat_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated, empty database for this run: one per engine."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "todochat.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await asyncio.to_thread(migrate, url)
+        yield url
+    else:
+        url = await create_pg_database()
+        try:
+            await asyncio.to_thread(migrate, url)
+            yield url
+        finally:
+            await drop_pg_database(url)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "better_auth_secret": TEST_SECRET,
+        "model_provider": "offline",
+        "rate_limit_chat": "10000/minute",
+        "rate_limit_task_writes": "10000/minute",
+        "rate_limit_auth": "10000/minute",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def start_app(settings: Settings) -> tuple[FastAPI, Any]:
+    app = create_app(settings)
+    ctx = app.router.lifespan_context(app)
+    await ctx.__aenter__()
+    return app, ctx
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    application, ctx = await start_app(make_settings(database_url))
+    try:
+        yield application
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+def token_for(user_id: str, *, secret: str = TEST_SECRET, ttl: int = 3600, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"sub": user_id, "iat": now, "exp": now + ttl, **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+class User:
+    """A fresh user id with a valid token: no local row needed, as with Better Auth."""
+
+    def __init__(self) -> None:
+        self.id = f"user-{uuid.uuid4().hex[:10]}"
+        self.token = token_for(self.id)
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def url(self, path: str = "") -> str:
+        return f"/api/{self.id}{path}"
+
+
+@pytest.fixture
+def new_user() -> Callable[[], User]:
+    return User
+
+
+@pytest.fixture
+def user() -> User:
+    return User()
+
+
+@pytest.fixture
+def other_user() -> User:
+    return User()

@@ -1,0 +1,141 @@
+"""Sign-up, sign-in and token verification (HS256)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+
+from tests.conftest import TEST_SECRET, User, token_for
+
+
+def _email() -> str:
+    return f"ada-{uuid.uuid4().hex[:8]}@example.com"
+
+
+async def test_signup_then_signin_then_use_the_token(client) -> None:
+    email = _email()
+    r = await client.post(
+        "/api/auth/signup", json={"email": email, "password": "correct horse", "name": "Ada"}
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 7 * 24 * 3600
+    assert body["user"]["email"] == email and body["user"]["name"] == "Ada"
+    user_id = body["user"]["id"]
+    claims = jwt.decode(body["access_token"], TEST_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == user_id
+
+    r = await client.post(
+        "/api/auth/signin", json={"email": email.upper(), "password": "correct horse"}
+    )
+    assert r.status_code == 200
+    token = r.json()["access_token"]
+    r = await client.post(
+        f"/api/{user_id}/tasks",
+        json={"title": "Hello"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201
+
+
+async def test_duplicate_email_is_409(client) -> None:
+    email = _email()
+    body = {"email": email, "password": "password123"}
+    assert (await client.post("/api/auth/signup", json=body)).status_code == 201
+    r = await client.post("/api/auth/signup", json={**body, "email": email.upper()})
+    assert r.status_code == 409
+    assert r.json() == {"detail": "An account with this email already exists"}
+
+
+async def test_wrong_password_and_unknown_email_get_the_same_401(client) -> None:
+    email = _email()
+    await client.post("/api/auth/signup", json={"email": email, "password": "password123"})
+    wrong = await client.post("/api/auth/signin", json={"email": email, "password": "nope-nope"})
+    unknown = await client.post(
+        "/api/auth/signin", json={"email": _email(), "password": "password123"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "Invalid email or password"}
+    assert wrong.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "not-an-email", "password": "password123"},
+        {"email": "a@example.com", "password": "short"},
+        {"email": "a@example.com", "password": "x" * 129},
+        {"email": "a@example.com"},
+        {"email": "a@example.com", "password": "password123", "id": "chosen-id"},
+    ],
+)
+async def test_invalid_signup_is_422_and_creates_nothing(client, body) -> None:
+    r = await client.post("/api/auth/signup", json=body)
+    assert r.status_code == 422
+    assert "password123" not in r.text and "short" not in r.text.replace("too_short", "")
+    if "@example.com" in body.get("email", "") and "password" in body:
+        r = await client.post(
+            "/api/auth/signin", json={"email": body["email"], "password": body["password"]}
+        )
+        assert r.status_code in (401, 422)
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _malformed_tokens(user_id: str) -> dict[str, str]:
+    now = int(time.time())
+    good = token_for(user_id)
+    header, _payload, sig = good.split(".")
+    tampered = _b64({"sub": "someone-else", "exp": now + 3600})
+    return {
+        "garbage": "not-a-jwt",
+        "alg_none": _b64({"alg": "none", "typ": "JWT"})
+        + "."
+        + _b64({"sub": user_id, "exp": now + 60})
+        + ".",
+        "wrong_secret": token_for(user_id, secret="another-secret-another-secret-another-secret"),
+        "expired": token_for(user_id, ttl=-120),
+        "not_yet_valid": jwt.encode(
+            {"sub": user_id, "exp": now + 3600, "nbf": now + 600}, TEST_SECRET, algorithm="HS256"
+        ),
+        "no_sub": jwt.encode({"exp": now + 3600}, TEST_SECRET, algorithm="HS256"),
+        "no_exp": jwt.encode({"sub": user_id}, TEST_SECRET, algorithm="HS256"),
+        "hs512": jwt.encode({"sub": user_id, "exp": now + 3600}, TEST_SECRET, algorithm="HS512"),
+        "tampered_payload": f"{header}.{tampered}.{sig}",
+        "oversized": token_for(user_id, padding="x" * 10_000),
+        "empty_sub": jwt.encode({"sub": "", "exp": now + 3600}, TEST_SECRET, algorithm="HS256"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_malformed_tokens("u").keys()))
+async def test_each_malformed_token_is_401(client, kind) -> None:
+    user = User()
+    token = _malformed_tokens(user.id)[kind]
+    r = await client.get(user.url("/tasks"), headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, kind
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json() == {"detail": "Invalid or expired token"}
+
+
+async def test_missing_token_is_401(client, user) -> None:
+    r = await client.get(user.url("/tasks"))
+    assert r.status_code == 401
+    assert r.json() == {"detail": "Not authenticated"}
+    r = await client.get(user.url("/tasks"), headers={"Authorization": f"Basic {user.token}"})
+    assert r.status_code == 401
+
+
+async def test_token_of_user_never_signed_up_here_is_enough(client) -> None:
+    user = User()  # a Better Auth user: no row in our users table
+    r = await client.post(
+        user.url("/tasks"), json={"title": "From Better Auth"}, headers=user.headers
+    )
+    assert r.status_code == 201

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import time
+
+from tests.conftest import make_settings, start_app
+
+
+async def test_health_reports_database_pool_and_model(client) -> None:
+    r = await client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["database"]["status"] == "ok"
+    assert body["database"]["latency_ms"] >= 0
+    assert set(body["pool"]) == {"size", "checked_in", "checked_out", "overflow"}
+    assert body["model"] == {"provider": "offline", "name": "offline-rules-1"}
+    assert body["version"]
+
+
+async def test_liveness_answers_without_database(client) -> None:
+    r = await client.get("/health/live")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+async def test_health_is_degraded_quickly_when_database_is_unreachable() -> None:
+    import httpx
+
+    # A closed port: nothing listens on 127.0.0.1:9.
+    app, ctx = await start_app(make_settings("postgresql+asyncpg://postgres@127.0.0.1:9/none"))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as c:
+            started = time.monotonic()
+            r = await c.get("/health")
+            elapsed = time.monotonic() - started
+            assert r.status_code == 503
+            assert r.json()["status"] == "degraded"
+            assert r.json()["database"] == {"status": "down", "latency_ms": None}
+            assert elapsed < 2.0
+            assert (await c.get("/health/live")).status_code == 200
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+async def test_openapi_documents_every_route_with_error_answers(client) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if path.startswith("/api/{user_id}"):
+                assert {"401", "403", "422"} <= set(op["responses"]), (method, path)
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_unknown_route_is_json_404(client) -> None:
+    r = await client.get("/nope")
+    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}

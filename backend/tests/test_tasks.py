@@ -1,0 +1,175 @@
+"""The task routes of the contract, on both engines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+import pytest
+
+from tests.conftest import User
+
+
+async def _create(client: httpx.AsyncClient, user: User, title: str, **extra: object) -> dict:
+    r = await client.post(user.url("/tasks"), json={"title": title, **extra}, headers=user.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _titles(client: httpx.AsyncClient, user: User, status: str = "all") -> list[str]:
+    r = await client.get(user.url(f"/tasks?status={status}"), headers=user.headers)
+    assert r.status_code == 200
+    return [t["title"] for t in r.json()]
+
+
+async def test_create_returns_task_with_timezone_aware_times(client, user) -> None:
+    task = await _create(client, user, "  Buy groceries  ", description="milk")
+    assert task["title"] == "Buy groceries"
+    assert task["description"] == "milk"
+    assert task["completed"] is False
+    assert task["user_id"] == user.id
+    assert isinstance(task["id"], int)
+    for field in ("created_at", "updated_at"):
+        assert datetime.fromisoformat(task[field]).tzinfo is not None
+
+
+async def test_list_is_newest_first_and_filters_by_status(client, user) -> None:
+    first = await _create(client, user, "First")
+    await _create(client, user, "Second")
+    await _create(client, user, "Third")
+    r = await client.patch(user.url(f"/tasks/{first['id']}/complete"), headers=user.headers)
+    assert r.status_code == 200
+    assert await _titles(client, user) == ["Third", "Second", "First"]
+    assert await _titles(client, user, "pending") == ["Third", "Second"]
+    assert await _titles(client, user, "completed") == ["First"]
+
+
+async def test_unknown_status_filter_is_422(client, user) -> None:
+    r = await client.get(user.url("/tasks?status=done"), headers=user.headers)
+    assert r.status_code == 422
+    assert "status" in r.json()["detail"]
+
+
+async def test_get_update_and_delete(client, user) -> None:
+    task = await _create(client, user, "Call mom")
+    r = await client.get(user.url(f"/tasks/{task['id']}"), headers=user.headers)
+    assert r.status_code == 200 and r.json()["title"] == "Call mom"
+
+    r = await client.put(
+        user.url(f"/tasks/{task['id']}"),
+        json={"title": "Call mom tonight", "completed": True},
+        headers=user.headers,
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["title"] == "Call mom tonight" and body["completed"] is True
+    assert body["updated_at"] >= task["updated_at"]
+
+    r = await client.delete(user.url(f"/tasks/{task['id']}"), headers=user.headers)
+    assert r.status_code == 204 and r.content == b""
+    r = await client.get(user.url(f"/tasks/{task['id']}"), headers=user.headers)
+    assert r.status_code == 404
+    assert r.json() == {"detail": f"Task {task['id']} not found"}
+
+
+async def test_toggle_flips_completion_both_ways(client, user) -> None:
+    task = await _create(client, user, "Toggle me")
+    url = user.url(f"/tasks/{task['id']}/complete")
+    assert (await client.patch(url, headers=user.headers)).json()["completed"] is True
+    assert (await client.patch(url, headers=user.headers)).json()["completed"] is False
+
+
+async def test_put_with_empty_body_changes_nothing_but_is_ok(client, user) -> None:
+    task = await _create(client, user, "Keep me", description="as is")
+    r = await client.put(user.url(f"/tasks/{task['id']}"), json={}, headers=user.headers)
+    assert r.status_code == 200
+    assert r.json()["title"] == "Keep me" and r.json()["description"] == "as is"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"title": ""},
+        {"title": "   "},
+        {"title": "x" * 201},
+        {"title": "ok", "description": "d" * 1001},
+        {"title": 5},
+        {"title": "ok", "id": 99},
+        {"title": "ok", "user_id": "someone-else"},
+        {"title": "ok", "created_at": "2020-01-01T00:00:00Z"},
+        {"title": "ok", "completed": True},
+    ],
+)
+async def test_invalid_create_is_422_and_writes_nothing(client, user, body) -> None:
+    r = await client.post(user.url("/tasks"), json=body, headers=user.headers)
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
+    assert await _titles(client, user) == []
+
+
+async def test_malformed_json_is_422(client, user) -> None:
+    r = await client.post(
+        user.url("/tasks"),
+        content=b"{not json",
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert await _titles(client, user) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": ""},
+        {"title": "x" * 201},
+        {"description": "d" * 1001},
+        {"id": 5},
+        {"user_id": "x"},
+        {"completed": "maybe"},
+    ],
+)
+async def test_invalid_update_is_422_and_changes_nothing(client, user, body) -> None:
+    task = await _create(client, user, "Original")
+    r = await client.put(user.url(f"/tasks/{task['id']}"), json=body, headers=user.headers)
+    assert r.status_code == 422
+    r = await client.get(user.url(f"/tasks/{task['id']}"), headers=user.headers)
+    assert r.json() == task
+
+
+@pytest.mark.parametrize("task_id", ["0", "-1", "abc", str(2**31)])
+async def test_invalid_task_id_is_422(client, user, task_id) -> None:
+    r = await client.get(user.url(f"/tasks/{task_id}"), headers=user.headers)
+    assert r.status_code == 422
+
+
+async def test_other_users_task_is_404_everywhere_and_unchanged(client, user, other_user) -> None:
+    task = await _create(client, user, "Mine")
+    tid = task["id"]
+    h = other_user.headers
+    assert (await client.get(other_user.url(f"/tasks/{tid}"), headers=h)).status_code == 404
+    r = await client.put(other_user.url(f"/tasks/{tid}"), json={"title": "pwned"}, headers=h)
+    assert r.status_code == 404
+    assert (
+        await client.patch(other_user.url(f"/tasks/{tid}/complete"), headers=h)
+    ).status_code == 404
+    assert (await client.delete(other_user.url(f"/tasks/{tid}"), headers=h)).status_code == 404
+    assert await _titles(client, other_user) == []
+    r = await client.get(user.url(f"/tasks/{tid}"), headers=user.headers)
+    assert r.json() == task
+
+
+async def test_token_for_another_user_on_my_path_is_403(client, user, other_user) -> None:
+    await _create(client, user, "Secret")
+    r = await client.get(user.url("/tasks"), headers=other_user.headers)
+    assert r.status_code == 403
+    assert r.json() == {"detail": "You can only access your own resources"}
+    r = await client.post(user.url("/tasks"), json={"title": "x"}, headers=other_user.headers)
+    assert r.status_code == 403
+    assert await _titles(client, user) == ["Secret"]
+
+
+async def test_missing_task_is_404_with_contract_shape(client, user) -> None:
+    r = await client.delete(user.url("/tasks/999999"), headers=user.headers)
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Task 999999 not found"}
