@@ -103,20 +103,52 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-async def start_app(settings: Settings) -> tuple[FastAPI, Any]:
-    app = create_app(settings)
-    ctx = app.router.lifespan_context(app)
-    await ctx.__aenter__()
-    return app, ctx
+class RunningApp:
+    """The app with its lifespan entered and exited in one task, as uvicorn does it (the MCP
+    client's task group must be left from the task that entered it)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._stop = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        async with self.app.router.lifespan_context(self.app):
+            self._ready.set()
+            await self._stop.wait()
+
+    async def start(self) -> RunningApp:
+        self._task = asyncio.create_task(self._run())
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task.done():
+            ready.cancel()
+            self._task.result()  # raises the start-up error
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://test"
+        )
+
+
+async def start_app(settings: Settings) -> RunningApp:
+    return await RunningApp(create_app(settings)).start()
 
 
 @pytest.fixture(scope="session")
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
-    application, ctx = await start_app(make_settings(database_url))
+    running = await start_app(make_settings(database_url))
     try:
-        yield application
+        yield running.app
     finally:
-        await ctx.__aexit__(None, None, None)
+        await running.stop()
 
 
 @pytest.fixture

@@ -23,14 +23,10 @@ async def test_liveness_answers_without_database(client) -> None:
 
 
 async def test_health_is_degraded_quickly_when_database_is_unreachable() -> None:
-    import httpx
-
     # A closed port: nothing listens on 127.0.0.1:9.
-    app, ctx = await start_app(make_settings("postgresql+asyncpg://postgres@127.0.0.1:9/none"))
+    running = await start_app(make_settings("postgresql+asyncpg://postgres@127.0.0.1:9/none"))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test"
-        ) as c:
+        async with running.client() as c:
             started = time.monotonic()
             r = await c.get("/health")
             elapsed = time.monotonic() - started
@@ -40,7 +36,7 @@ async def test_health_is_degraded_quickly_when_database_is_unreachable() -> None
             assert elapsed < 2.0
             assert (await c.get("/health/live")).status_code == 200
     finally:
-        await ctx.__aexit__(None, None, None)
+        await running.stop()
 
 
 async def test_openapi_documents_every_route_with_error_answers(client) -> None:

@@ -13,13 +13,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from todochat import __version__
+from todochat.agent.runner import AgentRuntime
 from todochat.auth.router import router as auth_router
 from todochat.auth.tokens import TokenVerifier
+from todochat.chat.router import router as chat_router
 from todochat.config import Settings, get_settings
+from todochat.conversations.router import router as conversations_router
 from todochat.db import Database, create_engine
 from todochat.errors import AppError
 from todochat.health.router import router as health_router
 from todochat.logs import configure_logging
+from todochat.mcp.server import create_mcp_server, identity_from_meta
 from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import ErrorBody, problems
@@ -49,9 +53,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database = database
     app.state.token_verifier = TokenVerifier(settings)
     app.state.rate_limiter = RateLimiter(settings)
+    mcp_server = create_mcp_server(database=database, identity=identity_from_meta)
+    runtime = AgentRuntime(settings=settings, mcp_server=mcp_server)
+    await runtime.start()
+    app.state.agent_runtime = runtime
     try:
         yield
     finally:
+        await runtime.stop()
         await database.dispose()
 
 
@@ -107,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     _install_error_handlers(app)
-    for router in (health_router, auth_router, tasks_router):
+    for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
 
     if settings.cors_origins:

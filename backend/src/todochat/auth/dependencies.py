@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from todochat.auth.tokens import Principal, TokenVerifier
 from todochat.errors import Forbidden, NotAuthenticated
+from todochat.logs import bind
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from sign-in or from Better Auth.")
 
@@ -27,6 +28,7 @@ async def authenticated(
         raise NotAuthenticated()
     principal = await verifier.verify(credentials.credentials)
     request.state.user_id = principal.id
+    bind(user_id=principal.id)
     return principal
 
 

@@ -1,0 +1,175 @@
+"""An OpenAI-compatible chat-completions server for tests and benchmarks, on 127.0.0.1.
+
+Default policy (stateless, so any number of conversations can share it): when the last
+message is the user's, answer with an `add_task` tool call whose title is the user's text;
+once a tool result is in, answer with a short text. A turn therefore costs two upstream calls.
+Tests can instead queue scripted replies, make it stall, fail with a status, or drop the
+connection mid-answer. It counts calls and the time it spent answering.
+
+Run standalone: `python -m bench.fake_upstream --port 9100 --delay 0.5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+_ids = itertools.count(1)
+
+
+def tool_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"tool_calls": [(name, arguments)]}
+
+
+def tool_calls(*calls: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"tool_calls": list(calls)}
+
+
+def text(content: str) -> dict[str, Any]:
+    return {"text": content}
+
+
+@dataclass
+class Behaviour:
+    delay_s: float = 0.0
+    fail_status: int | None = None
+    drop_connection: bool = False
+    script: deque[dict[str, Any]] = field(default_factory=deque)
+    calls: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    record_requests: bool = False
+
+
+def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    finish = "stop"
+    if "tool_calls" in reply:
+        message["tool_calls"] = [
+            {
+                "id": f"call_fake_{next(_ids)}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+            for name, args in reply["tool_calls"]
+        ]
+        finish = "tool_calls"
+    else:
+        message["content"] = reply["text"]
+    return {
+        "id": f"chatcmpl-{next(_ids)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+def default_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return text("Done! I've taken care of that.")
+    content = last.get("content")
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    title = str(content or "Something")[:200]
+    return tool_call("add_task", {"title": title})
+
+
+class FakeUpstream:
+    """A real HTTP server in a background thread with its own event loop."""
+
+    def __init__(self, *, delay_s: float = 0.0, port: int = 0) -> None:
+        self.behaviour = Behaviour(delay_s=delay_s)
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def _models(self, _: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        b = self.behaviour
+        b.calls += 1
+        if b.record_requests:
+            b.requests.append(body)
+        if b.delay_s:
+            await asyncio.sleep(b.delay_s)
+        if b.fail_status is not None:
+            return JSONResponse(
+                {"error": {"message": "upstream exploded", "type": "server_error"}},
+                status_code=b.fail_status,
+            )
+        if b.drop_connection:
+
+            async def broken() -> Any:
+                yield b'{"id": "chatcmpl-broken", "choi'
+                raise ConnectionResetError("dropped on purpose")
+
+            return StreamingResponse(broken(), media_type="application/json")
+        reply = b.script.popleft() if b.script else default_policy(body.get("messages", []))
+        return JSONResponse(_completion(body.get("model", "fake-model"), reply))
+
+    def start(self) -> FakeUpstream:
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="error",
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake upstream did not start")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per call")
+    args = parser.parse_args()
+    fake = FakeUpstream(delay_s=args.delay, port=args.port)
+    uvicorn.run(fake.app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

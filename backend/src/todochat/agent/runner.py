@@ -1,0 +1,223 @@
+"""The agent runtime: one Agent, one model, one in-process MCP connection per app instance.
+
+`AgentRuntime.run_turn` runs a single chat turn through the Agents SDK `Runner`. It holds no
+database connection: tools open their own short units of work through MCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from agents import (
+    Agent,
+    MaxTurnsExceeded,
+    Model,
+    ModelSettings,
+    RunConfig,
+    RunContextWrapper,
+    RunHooks,
+    Runner,
+    Tool,
+    TResponseInputItem,
+)
+from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
+from agents.models.openai_provider import OpenAIProvider
+from agents.tool_context import ToolContext
+from mcp.server import MCPServer
+
+from todochat.agent.instructions import INSTRUCTIONS
+from todochat.agent.offline_model import OfflineModel
+from todochat.agent.tools import InProcessMCPServer
+from todochat.config import Settings
+
+log = logging.getLogger("todochat.agent")
+
+MAX_TURNS_REPLY = (
+    "That took more steps than I can take in one go, so I stopped. Here is what I did so far; "
+    "could you tell me the next step in a simpler way?"
+)
+
+
+class ModelFailure(Exception):
+    """The model upstream failed or timed out; `tool_calls` holds what the tools already did."""
+
+    def __init__(self, reason: str, tool_calls: list[dict[str, Any]]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tool_calls = tool_calls
+
+
+@dataclass
+class TurnContext:
+    """Run context: never shown to the model. `user_id` comes from the authenticated request."""
+
+    user_id: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    model_ms: float = 0.0
+    tool_ms: float = 0.0
+    model_calls: int = 0
+    _llm_started: float = 0.0
+    _tool_started: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    reply: str
+    tool_calls: list[dict[str, Any]]
+    model_ms: float
+    tool_ms: float
+    model_calls: int
+
+
+def tool_result_as_json(name: str, output: Any) -> Any:
+    """The tool's output as JSON: MCP wraps list results as {"result": [...]}, errors as text."""
+    if isinstance(output, list):
+        texts = [
+            item.get("text") if isinstance(item, dict) else getattr(item, "text", None)
+            for item in output
+        ]
+        output = "".join(t for t in texts if isinstance(t, str))
+    if isinstance(output, str):
+        try:
+            output = json.loads(output)
+        except ValueError:
+            return {"error": output}
+    if name == "list_tasks" and isinstance(output, dict) and isinstance(output.get("result"), list):
+        return output["result"]
+    return output
+
+
+class _TurnHooks(RunHooks[TurnContext]):
+    """Records each tool call with its result (paired by call id) and the time spent."""
+
+    async def on_llm_start(
+        self, context: RunContextWrapper[TurnContext], agent: Any, *_: Any
+    ) -> None:
+        context.context._llm_started = time.perf_counter()
+
+    async def on_llm_end(
+        self, context: RunContextWrapper[TurnContext], agent: Any, *_: Any
+    ) -> None:
+        turn = context.context
+        turn.model_ms += (time.perf_counter() - turn._llm_started) * 1000
+        turn.model_calls += 1
+
+    async def on_tool_start(
+        self, context: RunContextWrapper[TurnContext], agent: Any, tool: Tool
+    ) -> None:
+        if isinstance(context, ToolContext):
+            context.context._tool_started[context.tool_call_id] = time.perf_counter()
+
+    async def on_tool_end(
+        self, context: RunContextWrapper[TurnContext], agent: Any, tool: Tool, result: object
+    ) -> None:
+        if not isinstance(context, ToolContext):
+            return
+        turn = context.context
+        started = turn._tool_started.pop(context.tool_call_id, time.perf_counter())
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        turn.tool_ms += elapsed_ms
+        try:
+            arguments = json.loads(context.tool_arguments or "{}")
+        except ValueError:
+            arguments = {}
+        record = {
+            "id": context.tool_call_id,
+            "name": context.tool_name,
+            "arguments": arguments,
+            "result": tool_result_as_json(context.tool_name, result),
+        }
+        turn.tool_calls.append(record)
+        outcome = (
+            "error" if isinstance(record["result"], dict) and "error" in record["result"] else "ok"
+        )
+        log.info(
+            "tool call",
+            extra={
+                "operation": f"tool.{context.tool_name}",
+                "duration_ms": round(elapsed_ms, 2),
+                "outcome": outcome,
+            },
+        )
+
+
+def build_model(settings: Settings) -> Model | str:
+    if settings.resolved_model_provider == "offline":
+        return OfflineModel()
+    client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout_s,
+        # One attempt per call: a stalled upstream must answer 503 within OPENAI_TIMEOUT_S,
+        # and the client can retry the whole turn with the same Idempotency-Key.
+        max_retries=0,
+    )
+    provider = OpenAIProvider(
+        openai_client=client, use_responses=settings.openai_api == "responses"
+    )
+    return provider.get_model(settings.openai_model)
+
+
+class AgentRuntime:
+    def __init__(self, *, settings: Settings, mcp_server: MCPServer) -> None:
+        self.settings = settings
+        self.tools = InProcessMCPServer(mcp_server)
+        model = build_model(settings)
+        self.agent: Agent[TurnContext] = Agent(
+            name="todo-assistant",
+            instructions=INSTRUCTIONS,
+            model=model,
+            mcp_servers=[self.tools],
+            mcp_config={"convert_schemas_to_strict": True},
+            model_settings=ModelSettings(temperature=0.2, parallel_tool_calls=False),
+        )
+        self.run_config = RunConfig(
+            tracing_disabled=not settings.openai_tracing,
+            trace_include_sensitive_data=False,
+        )
+        self.hooks = _TurnHooks()
+
+    async def start(self) -> None:
+        await self.tools.connect()
+
+    async def stop(self) -> None:
+        await self.tools.cleanup()
+
+    async def run_turn(
+        self, *, user_id: str, history: list[TResponseInputItem], message: str
+    ) -> TurnResult:
+        context = TurnContext(user_id=user_id)
+        items: list[TResponseInputItem] = [*history, {"role": "user", "content": message}]
+        try:
+            async with asyncio.timeout(self.settings.chat_turn_timeout_s):
+                result = await Runner.run(
+                    self.agent,
+                    items,
+                    context=context,
+                    max_turns=self.settings.agent_max_turns,
+                    hooks=self.hooks,
+                    run_config=self.run_config,
+                )
+            reply = str(result.final_output or "").strip() or "Done."
+        except MaxTurnsExceeded:
+            log.warning(
+                "agent hit the turn limit", extra={"max_turns": self.settings.agent_max_turns}
+            )
+            reply = MAX_TURNS_REPLY
+        except (openai.APIError, ModelTimeoutError, ModelBehaviorError, TimeoutError) as exc:
+            raise ModelFailure(type(exc).__name__, context.tool_calls) from exc
+        except AgentsException as exc:
+            raise ModelFailure(type(exc).__name__, context.tool_calls) from exc
+        return TurnResult(
+            reply=reply,
+            tool_calls=context.tool_calls,
+            model_ms=context.model_ms,
+            tool_ms=context.tool_ms,
+            model_calls=context.model_calls,
+        )

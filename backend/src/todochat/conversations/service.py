@@ -1,0 +1,116 @@
+"""Conversations and their messages: the chat's persistence, in short units of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from todochat.conversations import repository
+from todochat.conversations.schemas import ConversationRead, MessageRead, TurnStart
+from todochat.db import Database
+from todochat.errors import NotFound
+from todochat.models import Conversation, Message, utcnow
+
+
+class ConversationNotFound(NotFound):
+    def __init__(self, conversation_id: int) -> None:
+        super().__init__(f"Conversation {conversation_id} not found")
+
+
+async def _owned(session: AsyncSession, *, user_id: str, conversation_id: int) -> Conversation:
+    conversation = await repository.get(session, user_id=user_id, conversation_id=conversation_id)
+    if conversation is None:
+        raise ConversationNotFound(conversation_id)
+    return conversation
+
+
+async def start_turn(
+    *, db: Database, user_id: str, conversation_id: int | None, message: str, history_limit: int
+) -> TurnStart:
+    """Find or create the conversation, read its recent history, store the user's message."""
+
+    async def work(session: AsyncSession) -> TurnStart:
+        now = utcnow()
+        if conversation_id is None:
+            conversation = await repository.add(
+                session, conversation=Conversation(user_id=user_id, created_at=now, updated_at=now)
+            )
+            history: list[Message] = []
+        else:
+            conversation = await _owned(session, user_id=user_id, conversation_id=conversation_id)
+            history = await repository.last_messages(
+                session, user_id=user_id, conversation_id=conversation_id, limit=history_limit
+            )
+            conversation.updated_at = now
+        assert conversation.id is not None
+        await repository.add_message(
+            session,
+            message=Message(
+                conversation_id=conversation.id,
+                user_id=user_id,
+                role="user",
+                content=message,
+                created_at=now,
+            ),
+        )
+        return TurnStart(
+            conversation_id=conversation.id,
+            history=[MessageRead.model_validate(m) for m in history],
+        )
+
+    return await db.run(work)
+
+
+async def finish_turn(
+    *,
+    db: Database,
+    user_id: str,
+    conversation_id: int,
+    reply: str,
+    tool_calls: list[dict[str, Any]],
+) -> MessageRead:
+    """Store the assistant's reply together with the tool calls it made."""
+
+    async def work(session: AsyncSession) -> MessageRead:
+        now = utcnow()
+        message = await repository.add_message(
+            session,
+            message=Message(
+                conversation_id=conversation_id,
+                user_id=user_id,
+                role="assistant",
+                content=reply,
+                tool_calls=tool_calls or None,
+                created_at=now,
+            ),
+        )
+        await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
+        return MessageRead.model_validate(message)
+
+    return await db.run(work)
+
+
+async def list_conversations(*, db: Database, user_id: str, limit: int) -> list[ConversationRead]:
+    async def work(session: AsyncSession) -> list[ConversationRead]:
+        rows = await repository.list_for_user(session, user_id=user_id, limit=limit)
+        return [ConversationRead.model_validate(c) for c in rows]
+
+    return await db.run(work)
+
+
+async def list_messages(
+    *, db: Database, user_id: str, conversation_id: int, after_id: int, limit: int
+) -> list[MessageRead]:
+    async def work(session: AsyncSession) -> list[MessageRead]:
+        await _owned(session, user_id=user_id, conversation_id=conversation_id)
+        rows = await repository.messages_after(
+            session,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            after_id=after_id,
+            limit=limit,
+        )
+        return [MessageRead.model_validate(m) for m in rows]
+
+    return await db.run(work)

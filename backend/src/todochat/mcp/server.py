@@ -1,0 +1,234 @@
+"""The five task tools, defined once and served to the agent (in-process), to `/mcp`
+(streamable HTTP) and to `todochat mcp` (stdio).
+
+Each tool is a thin adapter over `tasks.service`: its own short unit of work, owner-scoped.
+The user is never a tool parameter. Where it comes from depends on the transport, and the
+`Identity` given to `create_mcp_server` decides which source is trusted: the agent's run
+context (in-process), the bearer token (HTTP) or the token given at start-up (stdio).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field, ValidationError
+
+from todochat.db import Database
+from todochat.errors import DatabaseUnavailable
+from todochat.tasks import service as task_service
+from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from todochat.tasks.service import TaskNotFound
+
+# The in-process agent passes the authenticated user in the request's `_meta` under this key.
+USER_META_KEY = "todochat/user_id"
+
+SERVER_INSTRUCTIONS = (
+    "Tools for managing the authenticated user's todo list. Every call acts on that user's own "
+    "tasks only; ids of other users' tasks behave as if they did not exist."
+)
+
+Identity = Callable[[Context], str | None]
+"""Returns the authenticated user of a tool call, or None when there is none."""
+
+
+def identity_from_meta(ctx: Context) -> str | None:
+    """In-process only: the agent runtime puts the request's user into `_meta`."""
+    meta = ctx.request_context.meta or {}
+    value = meta.get(USER_META_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+def fixed_identity(user_id: str) -> Identity:
+    """stdio: one process serves one user, verified at start-up."""
+    return lambda _ctx: user_id
+
+
+def _user_of(ctx: Context, identity: Identity) -> str:
+    user_id = identity(ctx)
+    if user_id is None:
+        raise ToolError("Not authenticated")
+    # Clients that follow the original tool list may still send `user_id`; it must match.
+    params = ctx.request_context.params or {}
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    claimed = arguments.get("user_id") if isinstance(arguments, dict) else None
+    if claimed is not None and claimed != user_id:
+        raise ToolError("user_id does not match the authenticated user")
+    return user_id
+
+
+def _summary(task: TaskRead, status: str) -> dict[str, Any]:
+    return {"task_id": task.id, "status": status, "title": task.title}
+
+
+def _invalid(exc: ValidationError) -> dict[str, Any]:
+    problem = exc.errors()[0]
+    field = ".".join(str(p) for p in problem.get("loc", ()))
+    return {"error": f"Invalid {field}: {problem.get('msg', 'invalid value')}"}
+
+
+TaskIdArg = Annotated[int, Field(ge=1, le=2**31 - 1, description="The task's numeric id.")]
+
+
+def create_mcp_server(
+    *, database: Database, identity: Identity, **server_options: Any
+) -> MCPServer:
+    """Build one MCP server instance; `server_options` carry transport auth settings."""
+    server: MCPServer = MCPServer(
+        "todochat",
+        instructions=SERVER_INSTRUCTIONS,
+        log_level="WARNING",
+        **server_options,
+    )
+
+    async def guarded(call: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = await call
+            return result
+        except TaskNotFound as exc:
+            return {"error": exc.detail}
+        except ValidationError as exc:
+            return _invalid(exc)
+        except DatabaseUnavailable as exc:
+            raise ToolError(exc.detail) from exc
+
+    @server.tool()
+    async def add_task(
+        ctx: Context,
+        title: Annotated[str, Field(description="Short title, 1-200 characters.")],
+        description: Annotated[
+            str | None, Field(description="Optional details, up to 1000 characters.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Create a new task on the user's todo list.
+
+        Use when the user asks to add, create or remember something.
+
+        Args:
+            title: What to do, as a short imperative phrase ("Buy groceries").
+            description: Optional longer details.
+
+        Returns:
+            {"task_id": int, "status": "created", "title": str}
+        """
+        user_id = _user_of(ctx, identity)
+
+        async def run() -> dict[str, Any]:
+            data = TaskCreate(title=title, description=description)
+            task = await task_service.create_task(db=database, user_id=user_id, data=data)
+            return _summary(task, "created")
+
+        return await guarded(run())
+
+    @server.tool()
+    async def list_tasks(
+        ctx: Context,
+        status: Annotated[
+            Literal["all", "pending", "completed"],
+            Field(description="Which tasks: all, pending (not done) or completed."),
+        ] = "all",
+    ) -> list[dict[str, Any]]:
+        """List the user's tasks, newest first.
+
+        Use to show tasks, and before acting on a task the user names by its title.
+
+        Args:
+            status: "all" (default), "pending" or "completed".
+
+        Returns:
+            A list of {"id": int, "title": str, "description": str | null, "completed": bool}.
+        """
+        user_id = _user_of(ctx, identity)
+        try:
+            tasks = await task_service.list_tasks(
+                db=database, user_id=user_id, status=TaskStatus(status)
+            )
+        except DatabaseUnavailable as exc:
+            raise ToolError(exc.detail) from exc
+        return [
+            {"id": t.id, "title": t.title, "description": t.description, "completed": t.completed}
+            for t in tasks
+        ]
+
+    @server.tool()
+    async def complete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
+        """Mark one task as completed.
+
+        Args:
+            task_id: The id of the task, as shown by list_tasks.
+
+        Returns:
+            {"task_id": int, "status": "completed", "title": str}, or
+            {"error": "Task <id> not found"} when the user has no such task.
+        """
+        user_id = _user_of(ctx, identity)
+
+        async def run() -> dict[str, Any]:
+            task = await task_service.set_completed(
+                db=database, user_id=user_id, task_id=task_id, completed=True
+            )
+            return _summary(task, "completed")
+
+        return await guarded(run())
+
+    @server.tool()
+    async def delete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
+        """Delete one task permanently.
+
+        Args:
+            task_id: The id of the task, as shown by list_tasks.
+
+        Returns:
+            {"task_id": int, "status": "deleted", "title": str}, or
+            {"error": "Task <id> not found"} when the user has no such task.
+        """
+        user_id = _user_of(ctx, identity)
+
+        async def run() -> dict[str, Any]:
+            task = await task_service.delete_task(db=database, user_id=user_id, task_id=task_id)
+            return _summary(task, "deleted")
+
+        return await guarded(run())
+
+    @server.tool()
+    async def update_task(
+        ctx: Context,
+        task_id: TaskIdArg,
+        title: Annotated[str | None, Field(description="New title, if changing it.")] = None,
+        description: Annotated[
+            str | None, Field(description="New description, if changing it.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Change a task's title and/or description.
+
+        Args:
+            task_id: The id of the task, as shown by list_tasks.
+            title: The new title; omit to keep the current one.
+            description: The new description; omit to keep it, "" to clear it.
+
+        Returns:
+            {"task_id": int, "status": "updated", "title": str}, or
+            {"error": "Task <id> not found"} when the user has no such task.
+        """
+        user_id = _user_of(ctx, identity)
+
+        async def run() -> dict[str, Any]:
+            changes: dict[str, Any] = {}
+            if title is not None:
+                changes["title"] = title
+            if description is not None:
+                changes["description"] = description
+            if not changes:
+                return {"error": "Nothing to change: give a new title or description"}
+            data = TaskUpdate(**changes)
+            task = await task_service.update_task(
+                db=database, user_id=user_id, task_id=task_id, data=data
+            )
+            return _summary(task, "updated")
+
+        return await guarded(run())
+
+    return server
