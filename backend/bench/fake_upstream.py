@@ -42,6 +42,11 @@ def text(content: str) -> dict[str, Any]:
     return {"text": content}
 
 
+def failure(status: int) -> dict[str, Any]:
+    """A scripted upstream error for one call."""
+    return {"status": status}
+
+
 @dataclass
 class Behaviour:
     delay_s: float = 0.0
@@ -132,6 +137,11 @@ class FakeUpstream:
 
             return StreamingResponse(broken(), media_type="application/json")
         reply = b.script.popleft() if b.script else default_policy(body.get("messages", []))
+        if "status" in reply:
+            return JSONResponse(
+                {"error": {"message": "scripted failure", "type": "server_error"}},
+                status_code=reply["status"],
+            )
         return JSONResponse(_completion(body.get("model", "fake-model"), reply))
 
     def start(self) -> FakeUpstream:
