@@ -56,6 +56,9 @@ class Behaviour:
     calls: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     record_requests: bool = False
+    # Wall time of each answer (arrival to reply), so a benchmark can tell the delay it asked
+    # for from the time the fake really took.
+    service_s: list[float] = field(default_factory=list)
 
 
 def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +109,7 @@ class FakeUpstream:
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/bench/stats", self._stats, methods=["GET"]),
             ]
         )
 
@@ -116,7 +120,32 @@ class FakeUpstream:
     async def _models(self, _: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
+    async def _stats(self, _: Request) -> Response:
+        times = sorted(self.behaviour.service_s)
+
+        def ms(q: float) -> float | None:
+            return (
+                round(times[min(len(times) - 1, int(q * len(times)))] * 1000, 2) if times else None
+            )
+
+        return JSONResponse(
+            {
+                "calls": self.behaviour.calls,
+                "service_ms_p50": ms(0.50),
+                "service_ms_p95": ms(0.95),
+                "service_ms_max": ms(1.0),
+                "service_ms_mean": round(sum(times) / len(times) * 1000, 2) if times else None,
+            }
+        )
+
     async def _chat(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            return await self._answer(request)
+        finally:
+            self.behaviour.service_s.append(time.perf_counter() - started)
+
+    async def _answer(self, request: Request) -> Response:
         body = await request.json()
         b = self.behaviour
         b.calls += 1

@@ -1,0 +1,447 @@
+"""The pieces a scenario runs on: the bench database, the server, the fake upstream, and the
+process figures (CPU time, resident memory) read from /proc.
+
+The server runs as users run it: `todochat serve` (migrations, then uvicorn with uvloop and
+httptools), production settings, the default pool, JSON logs at INFO to a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.loadgen import Connection, HttpError
+
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = os.environ.get("BENCH_DATABASE", "todochat_bench")
+BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# --------------------------------------------------------------------------------------------
+# The bench database: dropped and recreated for every scenario, migrated by `todochat serve`.
+# --------------------------------------------------------------------------------------------
+
+
+class BenchDatabase:
+    def __init__(self, admin_url: str = ADMIN_URL, name: str = BENCH_DB) -> None:
+        self.admin_url = admin_url
+        self.name = name
+        base = admin_url.rsplit("/", 1)[0]
+        self.dsn = f"{base}/{name}"
+        self.app_url = self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    async def recreate(self) -> None:
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            # FORCE ends only the connections to this database, i.e. a previous bench run's.
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            await conn.close()
+
+    async def drop(self) -> None:
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    async def counters(self) -> dict[str, float]:
+        """Sessions ever opened on the bench database (connection churn), commits, and the
+        time PostgreSQL spent executing statements there (active_time, PostgreSQL 14+)."""
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            row = await conn.fetchrow(
+                "SELECT sessions, xact_commit, active_time FROM pg_stat_database "
+                "WHERE datname = $1",
+                self.name,
+            )
+            now = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", self.name
+            )
+        finally:
+            await conn.close()
+        return {
+            "sessions": float(row["sessions"]),
+            "commits": float(row["xact_commit"]),
+            "active_ms": float(row["active_time"]),
+            "connections_now": float(now),
+        }
+
+
+class ConnectionSampler:
+    """Samples how many connections the bench database has, once a second."""
+
+    def __init__(self, db: BenchDatabase) -> None:
+        self.db = db
+        self.samples: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.db.admin_url)
+        try:
+            while True:
+                n = await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", self.db.name
+                )
+                self.samples.append(int(n))
+                await asyncio.sleep(1.0)
+        finally:
+            await conn.close()
+
+    def start(self) -> ConnectionSampler:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The ppid is the second field after the parenthesised command name.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+    return total
+
+
+class ServerProcess:
+    """`todochat serve` in a subprocess, production settings, logs to a file."""
+
+    def __init__(self, *, database_url: str, workers: int, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.workers = workers
+        self.secret = secrets.token_urlsafe(48)
+        self.workdir = Path(tempfile.mkdtemp(prefix="todochat-bench-"))
+        self.log_path = self.workdir / "server.log"
+        self.env = self._environment(database_url, env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+
+    def _environment(self, database_url: str, overrides: dict[str, str]) -> dict[str, str]:
+        from todochat.config import Settings
+
+        # Nothing from the caller's shell may change what is measured.
+        own = {name.upper() for name in Settings.model_fields}
+        env = {k: v for k, v in os.environ.items() if k.upper() not in own}
+        env.update(
+            {
+                "APP_ENV": "production",
+                "BETTER_AUTH_SECRET": self.secret,
+                "DATABASE_URL": database_url,
+                # Limits stay on (their cost is part of a turn) but high enough for a load run.
+                "RATE_LIMIT_CHAT": "1000000/minute",
+                "RATE_LIMIT_TASK_WRITES": "1000000/minute",
+                "RATE_LIMIT_AUTH": "1000000/minute",
+            }
+        )
+        env.pop("PYTHONUNBUFFERED", None)
+        env.update(overrides)
+        return env
+
+    async def start(self) -> ServerProcess:
+        self._log_file = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "todochat"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            env=self.env,
+            cwd=self.workdir,  # no stray .env file is read
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited at start; log: {self.log_path}")
+            # Every worker must be up, not only the first that takes a request.
+            started = sum(
+                1 for r in self.log_records() if r.get("message") == "Application startup complete."
+            )
+            if started >= self.workers and await _answers(self.port, "/health/live"):
+                return self
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"server did not start; log: {self.log_path}")
+
+    def worker_pids(self) -> list[int]:
+        if self.proc is None:
+            return []
+        if self.workers == 1:
+            return [self.proc.pid]
+        pids = []
+        for pid in _children(self.proc.pid):
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if b"resource_tracker" not in cmdline:
+                    pids.append(pid)
+        return pids
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.worker_pids())
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(self.worker_pids())
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def log_records(self, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+        with self.log_path.open("rb") as f:
+            f.seek(start)
+            data = f.read() if end is None else f.read(end - start)
+        records = []
+        for line in data.splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.proc.wait, 40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                await asyncio.to_thread(self.proc.wait)
+        if self._log_file is not None:
+            self._log_file.close()
+
+
+class FakeUpstreamProcess:
+    """The OpenAI-compatible fake in its own process, so it never shares a GIL with the load
+    generator or the server."""
+
+    def __init__(self, *, delay_s: float) -> None:
+        self.port = free_port()
+        self.delay_s = delay_s
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> FakeUpstreamProcess:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.fake_upstream",
+                "--port",
+                str(self.port),
+                "--delay",
+                str(self.delay_s),
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if await _answers(self.port, "/bench/stats"):
+                return self
+            await asyncio.sleep(0.1)
+        raise RuntimeError("fake upstream did not start")
+
+    async def stats(self) -> dict[str, Any]:
+        conn = Connection("127.0.0.1", self.port)
+        try:
+            _, body = await conn.request("GET", "/bench/stats")
+        finally:
+            conn.close()
+        stats: dict[str, Any] = json.loads(body)
+        return stats
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds([self.proc.pid]) if self.proc else 0.0
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+async def _answers(port: int, path: str) -> bool:
+    conn = Connection("127.0.0.1", port)
+    try:
+        status, _ = await conn.request("GET", path)
+        return status == 200
+    except (HttpError, OSError):
+        return False
+    finally:
+        conn.close()
+
+
+def _system_busy_s() -> float:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def _comm(pid: str) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.index("(") + 1 : stat.rindex(")")]
+
+
+def _postgres_cpu_s() -> float:
+    """CPU of every PostgreSQL process: live backends plus, through the postmaster's
+    cutime/cstime, the backends that exited. Other people's queries are in it too."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            if stat[stat.index("(") + 1 : stat.rindex(")")] != "postgres":
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            ppid = fields[1]
+            if ppid in ("0", "1") or _comm(ppid) != "postgres":
+                # The postmaster: it has reaped the backends that exited.
+                total += int(fields[13]) + int(fields[14])
+    return total / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds spent by each party between two readings, and by everyone else."""
+
+    def __init__(
+        self,
+        server: ServerProcess,
+        fake: FakeUpstreamProcess | None = None,
+        *,
+        label: str = "run",
+        profile_s: float | None = None,
+    ) -> None:
+        self.server = server
+        self.fake = fake
+        self.readings: dict[str, dict[str, float]] = {}
+        self.label = label
+        self.profile_s = profile_s
+
+    def read(self, name: str) -> None:
+        import resource
+
+        if name == "start":
+            self._start_profiles()
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        self.readings[name] = {
+            "t": time.monotonic(),
+            "system": _system_busy_s(),
+            "server": self.server.cpu_seconds(),
+            "fake": self.fake.cpu_seconds() if self.fake else 0.0,
+            "client": own.ru_utime + own.ru_stime,
+            "postgres": _postgres_cpu_s(),
+        }
+
+    def _start_profiles(self) -> None:
+        """With BENCH_PYSPY=DIR, py-spy samples every worker through the window (collapsed
+        stacks for `python -m bench.stacks`). It costs the server some CPU: profile runs are
+        for finding where the time goes, not for the published figures."""
+        out_dir = os.environ.get("BENCH_PYSPY")
+        if not out_dir or not self.profile_s:
+            return
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for pid in self.server.worker_pids():
+            subprocess.Popen(
+                [
+                    str(BIN / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(int(self.profile_s)),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(Path(out_dir) / f"{self.label}-{pid}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+    def between(self, a: str = "start", b: str = "end") -> dict[str, float]:
+        r0, r1 = self.readings[a], self.readings[b]
+        d = {k: r1[k] - r0[k] for k in r0}
+        d["other"] = d["system"] - d["server"] - d["fake"] - d["client"] - d["postgres"]
+        return d

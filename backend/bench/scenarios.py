@@ -1,0 +1,525 @@
+"""The six scenarios of issue 6. Each returns one JSON-able dict: the common fields
+(`scenario`, `concurrency`, `turns`, `errors`, `p50_ms`, `p95_ms`, `p99_ms`, `turns_per_s`),
+the figures of its target under `target`, and the context needed to judge them (CPU per turn,
+database connections, how busy the machine was)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import jwt
+
+from bench.harness import (
+    BenchDatabase,
+    ConnectionSampler,
+    CpuMeter,
+    FakeUpstreamProcess,
+    ServerProcess,
+    load_average,
+)
+from bench.loadgen import Connection, RunResult, Step, bearer, closed_loop, json_body, percentile
+
+# A realistic offline conversation: add, look, complete by name, delete by name. Each user
+# ends a cycle with no task left, so lists stay short however long the run (soak).
+# Tools per cycle: 1 + 1 + 2 + 2 (by-name actions list first); model steps: 2 + 2 + 3 + 3.
+OFFLINE_CYCLE = (
+    "Add a task to buy groceries",
+    "What's pending?",
+    "Mark the groceries task as done",
+    "Delete the groceries task",
+)
+# A conversation is resumed for this many turns, then the user starts a new one.
+TURNS_PER_CONVERSATION = 8
+WORKERS = 2
+
+
+@dataclass
+class ChatUser:
+    id: str
+    headers: bytes
+
+
+def make_users(n: int, secret: str) -> list[ChatUser]:
+    users = []
+    for _ in range(n):
+        user_id = f"bench-{uuid.uuid4().hex[:12]}"
+        token = jwt.encode(
+            {"sub": user_id, "exp": int(time.time()) + 24 * 3600}, secret, algorithm="HS256"
+        )
+        users.append(ChatUser(user_id, bearer(token)))
+    return users
+
+
+def chat_user(
+    user: ChatUser,
+    message: Callable[[int], str],
+    *,
+    per_conversation: int = TURNS_PER_CONVERSATION,
+    conversation_id: Callable[[int], int | None] | None = None,
+) -> Step:
+    """One virtual user chatting: `message(i)` is its i-th message."""
+    path = f"/api/{user.id}/chat"
+    state: dict[str, Any] = {"i": 0, "cid": None}
+
+    async def step(conn: Connection) -> tuple[int, bytes]:
+        i = state["i"]
+        state["i"] = i + 1
+        if conversation_id is not None:
+            state["cid"] = conversation_id(i)
+        elif i % per_conversation == 0:
+            state["cid"] = None
+        payload: dict[str, Any] = {"message": message(i)}
+        if state["cid"] is not None:
+            payload["conversation_id"] = state["cid"]
+        status, body = await conn.request(
+            "POST", path, headers=user.headers, body=json_body(payload)
+        )
+        if status == 200 and state["cid"] is None and conversation_id is None:
+            state["cid"] = json.loads(body)["conversation_id"]
+        return status, body
+
+    return step
+
+
+def offline_message(i: int) -> str:
+    return OFFLINE_CYCLE[i % len(OFFLINE_CYCLE)]
+
+
+def common(name: str, concurrency: int, result: RunResult, cpu: CpuMeter | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"scenario": name, "concurrency": concurrency, **result.summary()}
+    if result.errors_by_kind:
+        out["errors_by_kind"] = result.errors_by_kind
+    if cpu is not None and "end" in cpu.readings:
+        d = cpu.between()
+        turns = max(len(result.samples), 1)
+        out["server_cpu_ms_per_turn"] = round(d["server"] / turns * 1000, 2)
+        out["cpu_cores"] = {
+            "server": round(d["server"] / d["t"], 2),
+            "postgres_all": round(d["postgres"] / d["t"], 2),
+            "fake_upstream": round(d["fake"] / d["t"], 2),
+            "load_generator": round(d["client"] / d["t"], 2),
+            "everything_else": round(max(d["other"], 0.0) / d["t"], 2),
+        }
+    return out
+
+
+class Stack:
+    """Bench database + server (+ fake upstream) for one scenario, torn down afterwards."""
+
+    def __init__(
+        self, *, env: dict[str, str], fake_delay_s: float | None = None, workers: int = WORKERS
+    ) -> None:
+        self.db = BenchDatabase()
+        self.fake = FakeUpstreamProcess(delay_s=fake_delay_s) if fake_delay_s is not None else None
+        self.env = env
+        self.workers = workers
+        self.server: ServerProcess | None = None
+        self.load_before = load_average()
+        # Byte offsets of the server log at the measurement window's edges.
+        self.log_marks: dict[str, int] = {}
+
+    async def __aenter__(self) -> Stack:
+        await self.db.recreate()
+        env = dict(self.env)
+        if self.fake is not None:
+            await self.fake.start()
+            env.update(
+                {
+                    "MODEL_PROVIDER": "openai",
+                    "OPENAI_API_KEY": "sk-bench-not-a-real-key",
+                    "OPENAI_BASE_URL": self.fake.base_url,
+                    "OPENAI_MODEL": "fake-model",
+                }
+            )
+        else:
+            env.setdefault("MODEL_PROVIDER", "offline")
+        self.server = await ServerProcess(
+            database_url=self.db.app_url, workers=self.workers, env=env
+        ).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self.fake is not None:
+            await self.fake.stop()
+        await self.db.drop()
+
+    @property
+    def srv(self) -> ServerProcess:
+        assert self.server is not None
+        return self.server
+
+    def meter(self, label: str, profile_s: float | None = None) -> CpuMeter:
+        return CpuMeter(self.srv, self.fake, label=label, profile_s=profile_s)
+
+    def machine(self) -> dict[str, Any]:
+        return {"load_avg_1m_before": self.load_before, "load_avg_1m_after": load_average()}
+
+
+async def _db_figures(
+    stack: Stack, run: Callable[[], Awaitable[RunResult]]
+) -> tuple[RunResult, dict[str, Any]]:
+    """Run the load, and report the database connections it used."""
+    before = await stack.db.counters()
+    sampler = ConnectionSampler(stack.db).start()
+    t0 = time.monotonic()
+    try:
+        result = await run()
+    finally:
+        await sampler.stop()
+    elapsed = time.monotonic() - t0
+    after = await stack.db.counters()
+    return result, {
+        "pg_connections_opened_per_s": round((after["sessions"] - before["sessions"]) / elapsed, 1),
+        "pg_connections_max": max(sampler.samples, default=0),
+    }
+
+
+def _pool_timeouts(records: list[dict[str, Any]]) -> int:
+    return sum(
+        1
+        for r in records
+        if r.get("message") == "database unavailable" and r.get("error_type") == "TimeoutError"
+    )
+
+
+def _error_logs(records: list[dict[str, Any]]) -> int:
+    return sum(1 for r in records if r.get("level") in ("ERROR", "CRITICAL"))
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------------
+
+
+async def upstream_load(
+    name: str, *, concurrency: int, delay_s: float, warmup_s: float, duration_s: float
+) -> tuple[dict[str, Any], RunResult]:
+    """Chat turns against the fake upstream: each turn is `add_task`, then a reply."""
+    async with Stack(env={}, fake_delay_s=delay_s) as stack:
+        assert stack.fake is not None
+        users = make_users(concurrency, stack.srv.secret)
+        steps = [
+            chat_user(u, lambda i, n=n: f"Remember to water plant {n}-{i}")
+            for n, u in enumerate(users)
+        ]
+        meter = stack.meter(name, duration_s)
+        result, db = await _db_figures(
+            stack,
+            lambda: closed_loop(
+                host="127.0.0.1",
+                port=stack.srv.port,
+                users=steps,
+                warmup_s=warmup_s,
+                duration_s=duration_s,
+                mark=meter.read,
+            ),
+        )
+        stats = await stack.fake.stats()
+        records = stack.srv.log_records()
+        out = common(name, concurrency, result, meter)
+        calls_per_turn = stats["calls"] / max(result.all_completed, 1)
+        out.update(db)
+        out["upstream"] = {
+            "delay_ms": delay_s * 1000,
+            "calls_per_turn": round(calls_per_turn, 3),
+            "service_ms_p50": stats["service_ms_p50"],
+            "service_ms_p95": stats["service_ms_p95"],
+        }
+        out["pool_timeouts"] = _pool_timeouts(records)
+        out["error_log_lines"] = _error_logs(records)
+        out["machine"] = stack.machine()
+        return out, result
+
+
+async def overhead() -> dict[str, Any]:
+    delay_s = 0.5
+    out, result = await upstream_load(
+        "overhead", concurrency=100, delay_s=delay_s, warmup_s=5, duration_s=20
+    )
+    # The time spent upstream is what the upstream was asked to take: 2 calls x 500 ms. Any
+    # time beyond it (the fake's own, the HTTP client's, queueing) counts as overhead.
+    upstream_ms = out["upstream"]["calls_per_turn"] * delay_s * 1000
+    over = sorted(x - upstream_ms for x in result.ok_latencies_ms)
+    out["overhead_ms"] = {
+        "p50": round(percentile(over, 50), 2),
+        "p95": round(percentile(over, 95), 2),
+        "p99": round(percentile(over, 99), 2),
+    }
+    p95 = out["overhead_ms"]["p95"]
+    out["target"] = {
+        "what": "p95 of (turn time - time upstream) <= 50 ms",
+        "value": p95,
+        "met": p95 <= 50 and out["errors"] == 0,
+    }
+    return out
+
+
+async def capacity() -> dict[str, Any]:
+    delay_s = 1.0
+    concurrency = 200
+    out, _result = await upstream_load(
+        "capacity", concurrency=concurrency, delay_s=delay_s, warmup_s=6, duration_s=30
+    )
+    ideal = concurrency / (out["upstream"]["calls_per_turn"] * delay_s)
+    ratio = out["turns_per_s"] / ideal
+    out["ideal_turns_per_s"] = round(ideal, 1)
+    out["target"] = {
+        "what": "zero errors, zero pool time-outs, turns/s >= 90% of concurrency / turn time",
+        "value": round(ratio, 3),
+        "met": ratio >= 0.9 and out["errors"] == 0 and out["pool_timeouts"] == 0,
+    }
+    return out
+
+
+async def _health_live(port: int, concurrency: int, duration_s: float) -> RunResult:
+    async def step(conn: Connection) -> tuple[int, bytes]:
+        return await conn.request("GET", "/health/live")
+
+    return await closed_loop(
+        host="127.0.0.1",
+        port=port,
+        users=[step] * concurrency,
+        warmup_s=1,
+        duration_s=duration_s,
+    )
+
+
+async def offline_load(
+    name: str,
+    *,
+    concurrency: int = 32,
+    env: dict[str, str] | None = None,
+    warmup_s: float = 3,
+    duration_s: float = 15,
+    total: int | None = None,
+    on_complete: Callable[[Stack, int], None] | None = None,
+    after: Callable[[Stack, RunResult, dict[str, Any]], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    async with Stack(env=env or {}) as stack:
+        users = make_users(concurrency, stack.srv.secret)
+        steps = [chat_user(u, offline_message) for u in users]
+        meter = stack.meter(name, None if total else duration_s)
+        log_start = stack.srv.log_size()
+
+        def mark(name: str) -> None:
+            meter.read(name)
+            stack.log_marks[name] = stack.srv.log_size()
+
+        result, db = await _db_figures(
+            stack,
+            lambda: closed_loop(
+                host="127.0.0.1",
+                port=stack.srv.port,
+                users=steps,
+                warmup_s=warmup_s,
+                duration_s=None if total else duration_s,
+                total=total,
+                mark=mark,
+                on_complete=(lambda n: on_complete(stack, n)) if on_complete else None,
+            ),
+        )
+        out = common(name, concurrency, result, meter)
+        out.update(db)
+        records = stack.srv.log_records(log_start)
+        out["pool_timeouts"] = _pool_timeouts(records)
+        out["error_log_lines"] = _error_logs(records)
+        if after is not None:
+            await after(stack, result, out)
+        out["machine"] = stack.machine()
+        return out
+
+
+async def offline() -> dict[str, Any]:
+    async def live(stack: Stack, result: RunResult, out: dict[str, Any]) -> None:
+        health = await _health_live(stack.srv.port, 32, 5)
+        out["health_live_rps"] = health.summary()["turns_per_s"]
+        out["health_live_p95_ms"] = health.summary()["p95_ms"]
+
+    out = await offline_load("offline", after=live)
+    out["target"] = {
+        "what": "turns/s >= 100 (offline model, concurrency 32, all cores)",
+        "value": out["turns_per_s"],
+        "met": out["turns_per_s"] >= 100 and out["errors"] == 0,
+    }
+    return out
+
+
+async def db() -> dict[str, Any]:
+    """The `offline` load with every query's time in the log (DB_SLOW_MS=0): the time each
+    query took as the server saw it, from sending it to having its rows."""
+    queries: list[dict[str, Any]] = []
+
+    async def collect(stack: Stack, result: RunResult, out: dict[str, Any]) -> None:
+        # Only the window's queries: the log offsets taken at the window's edges.
+        marks = stack.log_marks
+        queries.extend(
+            r
+            for r in stack.srv.log_records(marks.get("start", 0), marks.get("end"))
+            if r.get("message") == "slow query"
+        )
+
+    out = await offline_load("db", env={"DB_SLOW_MS": "0"}, after=collect)
+    times = sorted(float(q["duration_ms"]) for q in queries)
+    by_statement: dict[str, list[float]] = {}
+    for q in queries:
+        by_statement.setdefault(q.get("statement", "?"), []).append(float(q["duration_ms"]))
+    out["queries"] = len(times)
+    out["queries_per_turn"] = round(len(times) / max(out["turns"], 1), 2)
+    out["query_p50_ms"] = round(percentile(times, 50), 2)
+    out["query_p95_ms"] = round(percentile(times, 95), 2)
+    out["query_p99_ms"] = round(percentile(times, 99), 2)
+    out["by_statement"] = {
+        k: {"n": len(v), "p95_ms": round(percentile(sorted(v), 95), 2)}
+        for k, v in sorted(by_statement.items())
+    }
+    out["target"] = {
+        "what": "p95 of each query's database time <= 5 ms (under the offline load)",
+        "value": out["query_p95_ms"],
+        "met": out["query_p95_ms"] <= 5,
+    }
+    return out
+
+
+async def soak() -> dict[str, Any]:
+    total = 20_000
+    rss: dict[int, int] = {}
+
+    def sample(stack: Stack, n: int) -> None:
+        if n % 1000 == 0:
+            rss[n] = stack.srv.rss_bytes()
+
+    async def settle(stack: Stack, result: RunResult, out: dict[str, Any]) -> None:
+        await asyncio.sleep(1)
+        rss[-1] = stack.srv.rss_bytes()
+
+    out = await offline_load("soak", warmup_s=0, total=total, on_complete=sample, after=settle)
+    first = rss.get(1000, 0)
+    final = rss.get(-1, 0)
+    mib = 1024 * 1024
+    out["rss_mib_after_1000"] = round(first / mib, 1)
+    out["rss_mib_after_run"] = round(final / mib, 1)
+    out["rss_mib_every_1000"] = [round(rss[k] / mib, 1) for k in sorted(rss) if k > 0]
+    ratio = final / first if first else float("inf")
+    out["target"] = {
+        "what": "resident memory after the run <= 1.2x after the first 1,000 turns; no error",
+        "value": round(ratio, 3),
+        "met": ratio <= 1.2 and out["errors"] == 0 and out["turns"] == total,
+    }
+    return out
+
+
+async def _seed_history(conn: asyncpg.Connection, user_id: str, messages: int) -> int:
+    """A conversation of `messages` stored messages, as real turns leave them: the user asks,
+    the assistant answers with the add_task call it made."""
+    cid: int = await conn.fetchval(
+        "INSERT INTO conversations (user_id, created_at, updated_at) "
+        "VALUES ($1, now(), now()) RETURNING id",
+        user_id,
+    )
+    rows = []
+    for i in range(messages):
+        if i % 2 == 0:
+            rows.append((cid, user_id, "user", f"Add a task to call supplier {i // 2}", None))
+        else:
+            title = f"Call supplier {i // 2}"
+            call = {
+                "id": f"call_seed_{cid}_{i}",
+                "name": "add_task",
+                "arguments": {"title": title},
+                "result": {"task_id": 1000 + i, "status": "created", "title": title},
+            }
+            rows.append((cid, user_id, "assistant", f"Added '{title}'.", json.dumps([call])))
+    await conn.executemany(
+        "INSERT INTO messages (conversation_id, user_id, role, content, tool_calls, "
+        "created_at) VALUES ($1, $2, $3, $4, $5::jsonb, now())",
+        rows,
+    )
+    return cid
+
+
+async def long_history() -> dict[str, Any]:
+    """Sequential turns, alternating between a conversation of 5,000 messages and fresh
+    conversations of 10 (one per turn, so each has exactly 10 when it is used)."""
+    turns = 150
+    warmup = 20
+    async with Stack(env={}) as stack:
+        # Two users living the same cycle, so both see the same task lists.
+        long_user, short_user = make_users(2, stack.srv.secret)
+        seed = await asyncpg.connect(stack.db.dsn)
+        try:
+            long_cid = await _seed_history(seed, long_user.id, 5000)
+            short_cids = [
+                await _seed_history(seed, short_user.id, 10) for _ in range(turns + warmup)
+            ]
+        finally:
+            await seed.close()
+        long_step = chat_user(long_user, offline_message, conversation_id=lambda i: long_cid)
+        short_step = chat_user(short_user, offline_message, conversation_id=lambda i: short_cids[i])
+        conn = Connection("127.0.0.1", stack.srv.port)
+        lat: dict[str, list[float]] = {"long": [], "short": []}
+        errors = 0
+        meter = stack.meter("long-history")
+        try:
+            for i in range(turns + warmup):
+                if i == warmup:
+                    meter.read("start")
+                for kind, step in (("long", long_step), ("short", short_step)):
+                    t0 = time.perf_counter()
+                    status, _ = await step(conn)
+                    elapsed = (time.perf_counter() - t0) * 1000
+                    if status != 200:
+                        errors += 1
+                    elif i >= warmup:
+                        lat[kind].append(elapsed)
+            meter.read("end")
+        finally:
+            conn.close()
+        d = meter.between()
+        long_ms, short_ms = sorted(lat["long"]), sorted(lat["short"])
+        all_ms = sorted(long_ms + short_ms)
+        ratio = percentile(long_ms, 95) / percentile(short_ms, 95)
+        out: dict[str, Any] = {
+            "scenario": "long-history",
+            "concurrency": 1,
+            "turns": len(all_ms) + errors,
+            "errors": errors,
+            "p50_ms": round(percentile(all_ms, 50), 2),
+            "p95_ms": round(percentile(all_ms, 95), 2),
+            "p99_ms": round(percentile(all_ms, 99), 2),
+            "turns_per_s": round(len(all_ms) / d["t"], 1),
+            "long_5000": {
+                "p50_ms": round(percentile(long_ms, 50), 2),
+                "p95_ms": round(percentile(long_ms, 95), 2),
+            },
+            "short_10": {
+                "p50_ms": round(percentile(short_ms, 50), 2),
+                "p95_ms": round(percentile(short_ms, 95), 2),
+            },
+            "server_cpu_ms_per_turn": round(d["server"] / max(len(all_ms), 1) * 1000, 2),
+            "machine": stack.machine(),
+        }
+        out["target"] = {
+            "what": "p95 turn time, 5,000-message conversation <= 1.2x a 10-message one",
+            "value": round(ratio, 3),
+            "met": ratio <= 1.2 and errors == 0,
+        }
+        return out
+
+
+SCENARIOS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+    "overhead": overhead,
+    "capacity": capacity,
+    "offline": offline,
+    "long-history": long_history,
+    "soak": soak,
+    "db": db,
+}
