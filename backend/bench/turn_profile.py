@@ -7,7 +7,7 @@ query, timed by SQLAlchemy cursor events), the model (OfflineModel.get_response)
 (HTTP, auth, validation, persistence code outside queries). Sequential turns make the global
 accounting exact. Prints one JSON object.
 
-    python -m bench.turn_profile [--turns 400] [--database-url URL]
+    python -m bench.turn_profile [--turns 400] [--database-url URL | --postgres]
 """
 
 from __future__ import annotations
@@ -181,8 +181,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=400)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="on a fresh PostgreSQL database (todochat_bench_profile, dropped afterwards)",
+    )
     args = parser.parse_args()
     url = args.database_url
+    if args.postgres:
+        from bench.harness import BenchDatabase
+
+        database = BenchDatabase(name="todochat_bench_profile")
+        asyncio.run(database.recreate())
+        try:
+            print(json.dumps(asyncio.run(run(args.turns, database.app_url))))
+        finally:
+            asyncio.run(database.drop())
+        return
     if url is None:
         url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     print(json.dumps(asyncio.run(run(args.turns, url))))
