@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
+import pstats
 import resource
 import statistics
 import tempfile
@@ -105,7 +107,7 @@ def instrument(app: Any, clock: Clock) -> None:
     runtime.run_turn = timed_run
 
 
-async def run(turns: int, database_url: str) -> dict[str, Any]:
+async def run(turns: int, database_url: str, count_calls: bool = False) -> dict[str, Any]:
     await asyncio.to_thread(migrate, database_url)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -144,11 +146,16 @@ async def run(turns: int, database_url: str) -> dict[str, Any]:
                 setattr(clock, attr, 0.0)
             clock.queries = 0
             usage0 = resource.getrusage(resource.RUSAGE_SELF)
+            profiler = cProfile.Profile() if count_calls else None
+            if profiler is not None:
+                profiler.enable()
             for i in range(turns):
                 t = time.perf_counter()
                 conversation = await one(i, conversation if i % 14 else None)
                 durations.append(time.perf_counter() - t)
             usage1 = resource.getrusage(resource.RUSAGE_SELF)
+            if profiler is not None:
+                profiler.disable()
     # CPU time barely depends on what else runs on the machine, unlike wall time: it is the
     # figure to compare before and after a change on a busy machine. It includes the
     # in-process client (httpx over ASGI), which a real server does not pay.
@@ -166,6 +173,13 @@ async def run(turns: int, database_url: str) -> dict[str, Any]:
         "p95_ms": round(q[94] * 1000, 2),
         "turns_per_s_sequential": round(turns / total, 1),
         "cpu_ms_per_turn": round(cpu_s / turns * 1000, 2),
+        # Python function calls per turn (with --count-calls): deterministic, so a fair
+        # before/after figure even when other work shares the CPU. Timings are then inflated.
+        "python_calls_per_turn": (
+            round(pstats.Stats(profiler).total_calls / turns)  # type: ignore[attr-defined]
+            if profiler is not None
+            else None
+        ),
         "queries_per_turn": round(clock.queries / turns, 2),
         "share": {
             "database": round(clock.db / total, 3),
@@ -181,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=400)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--count-calls", action="store_true", help="count Python calls")
     parser.add_argument(
         "--postgres",
         action="store_true",
@@ -194,13 +209,13 @@ def main() -> None:
         database = BenchDatabase(name="todochat_bench_profile")
         asyncio.run(database.recreate())
         try:
-            print(json.dumps(asyncio.run(run(args.turns, database.app_url))))
+            print(json.dumps(asyncio.run(run(args.turns, database.app_url, args.count_calls))))
         finally:
             asyncio.run(database.drop())
         return
     if url is None:
         url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
-    print(json.dumps(asyncio.run(run(args.turns, url))))
+    print(json.dumps(asyncio.run(run(args.turns, url, args.count_calls))))
 
 
 if __name__ == "__main__":

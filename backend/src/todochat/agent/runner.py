@@ -184,12 +184,12 @@ class AgentRuntime:
         self.settings = settings
         self.tools = InProcessMCPServer(mcp_server)
         model = build_model(settings)
+        # The MCP tools are converted once in `start` (see agent/tools.py), not on every step.
         self.agent: Agent[TurnContext] = Agent(
             name="todo-assistant",
             instructions=INSTRUCTIONS,
             model=model,
-            mcp_servers=[self.tools],
-            mcp_config={"convert_schemas_to_strict": True},
+            tools=[],
             model_settings=ModelSettings(temperature=0.2, parallel_tool_calls=False),
         )
         self.run_config = RunConfig(
@@ -202,6 +202,7 @@ class AgentRuntime:
 
     async def start(self) -> None:
         await self.tools.connect()
+        self.agent.tools = await self.tools.function_tools(self.agent)
 
     async def stop(self) -> None:
         await self.tools.cleanup()
