@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0)
     db_pool_timeout_s: float = Field(default=30, gt=0)
     db_pool_recycle_s: int = 3600
-    db_pool_pre_ping: bool = True
+    # Off: with asyncpg a pre-ping is three round trips (BEGIN, ping, ROLLBACK) per checkout,
+    # and `Database.run` already retries a unit whose connection turns out dead (see D-pool in
+    # specs/decisions.md).
+    db_pool_pre_ping: bool = False
     db_slow_ms: float = 100
     db_connect_timeout_s: float = Field(default=5, gt=0)
 
@@ -130,7 +133,8 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def settings_from_request(request: Request) -> Settings:
+# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
+async def settings_from_request(request: Request) -> Settings:
     app_settings: Settings = request.app.state.settings
     return app_settings
 

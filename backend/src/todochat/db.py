@@ -210,7 +210,8 @@ class Database:
         await self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.database
     return db
 

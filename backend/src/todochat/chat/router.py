@@ -14,7 +14,8 @@ from todochat.errors import error_responses
 from todochat.ratelimit import ChatRateLimit
 
 
-def get_runtime(request: Request) -> AgentRuntime:
+# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
+async def get_runtime(request: Request) -> AgentRuntime:
     runtime: AgentRuntime = request.app.state.agent_runtime
     return runtime
 
