@@ -19,7 +19,7 @@ import json
 import sys
 import time
 
-from bench.harness import load_average, log
+from bench.harness import EXTRA_ENV, load_average, log
 from bench.scenarios import SCENARIOS
 
 
@@ -48,7 +48,17 @@ async def run(names: list[str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help="run only this one")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting for experiments (e.g. DB_POOL_SIZE=30); published figures use none",
+    )
     args = parser.parse_args()
+    for item in args.env:
+        name, _, value = item.partition("=")
+        EXTRA_ENV[name.strip().upper()] = value
     names = [args.scenario] if args.scenario else list(SCENARIOS)
     try:
         import uvloop

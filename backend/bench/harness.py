@@ -29,6 +29,8 @@ ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.
 BENCH_DB = os.environ.get("BENCH_DATABASE", "todochat_bench")
 BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Server settings given on the command line (`--env NAME=VALUE`), applied last.
+EXTRA_ENV: dict[str, str] = {}
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 

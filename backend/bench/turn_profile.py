@@ -107,7 +107,9 @@ def instrument(app: Any, clock: Clock) -> None:
     runtime.run_turn = timed_run
 
 
-async def run(turns: int, database_url: str, count_calls: bool = False) -> dict[str, Any]:
+async def run(
+    turns: int, database_url: str, count_calls: bool = False, pstats_path: str | None = None
+) -> dict[str, Any]:
     await asyncio.to_thread(migrate, database_url)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -156,6 +158,8 @@ async def run(turns: int, database_url: str, count_calls: bool = False) -> dict[
             usage1 = resource.getrusage(resource.RUSAGE_SELF)
             if profiler is not None:
                 profiler.disable()
+                if pstats_path:
+                    profiler.dump_stats(pstats_path)
     # CPU time barely depends on what else runs on the machine, unlike wall time: it is the
     # figure to compare before and after a change on a busy machine. It includes the
     # in-process client (httpx over ASGI), which a real server does not pay.
@@ -196,6 +200,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=400)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--count-calls", action="store_true", help="count Python calls")
+    parser.add_argument("--pstats", help="with --count-calls: write cProfile stats here")
     parser.add_argument(
         "--postgres",
         action="store_true",
@@ -209,13 +214,17 @@ def main() -> None:
         database = BenchDatabase(name="todochat_bench_profile")
         asyncio.run(database.recreate())
         try:
-            print(json.dumps(asyncio.run(run(args.turns, database.app_url, args.count_calls))))
+            print(
+                json.dumps(
+                    asyncio.run(run(args.turns, database.app_url, args.count_calls, args.pstats))
+                )
+            )
         finally:
             asyncio.run(database.drop())
         return
     if url is None:
         url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
-    print(json.dumps(asyncio.run(run(args.turns, url, args.count_calls))))
+    print(json.dumps(asyncio.run(run(args.turns, url, args.count_calls, args.pstats))))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from todochat.conversations import repository
 from todochat.conversations.schemas import ConversationRead, MessageRead, TurnStart
 from todochat.db import Database
 from todochat.errors import NotFound
-from todochat.models import Conversation, Message, utcnow
+from todochat.models import Conversation, utcnow
 
 
 class ConversationNotFound(NotFound):
@@ -33,31 +33,23 @@ async def start_turn(
     async def work(session: AsyncSession) -> TurnStart:
         now = utcnow()
         if conversation_id is None:
-            conversation = await repository.add(
-                session, conversation=Conversation(user_id=user_id, created_at=now, updated_at=now)
-            )
-            history: list[Message] = []
+            cid = await repository.create(session, user_id=user_id, at=now)
+            history: list[MessageRead] = []
         else:
-            conversation = await _owned(session, user_id=user_id, conversation_id=conversation_id)
-            history = await repository.last_messages(
-                session, user_id=user_id, conversation_id=conversation_id, limit=history_limit
+            cid = conversation_id
+            # Ownership check and touch in one statement, before anything is read.
+            if not await repository.touch_owned(
+                session, user_id=user_id, conversation_id=cid, at=now
+            ):
+                raise ConversationNotFound(cid)
+            rows = await repository.recent_messages(
+                session, user_id=user_id, conversation_id=cid, limit=history_limit
             )
-            conversation.updated_at = now
-        assert conversation.id is not None
-        await repository.add_message(
-            session,
-            message=Message(
-                conversation_id=conversation.id,
-                user_id=user_id,
-                role="user",
-                content=message,
-                created_at=now,
-            ),
+            history = [MessageRead.model_validate(row) for row in rows]
+        await repository.insert_message(
+            session, user_id=user_id, conversation_id=cid, role="user", content=message, at=now
         )
-        return TurnStart(
-            conversation_id=conversation.id,
-            history=[MessageRead.model_validate(m) for m in history],
-        )
+        return TurnStart(conversation_id=cid, history=history)
 
     return await db.run(work)
 
@@ -74,19 +66,25 @@ async def finish_turn(
 
     async def work(session: AsyncSession) -> MessageRead:
         now = utcnow()
-        message = await repository.add_message(
+        message_id = await repository.insert_message(
             session,
-            message=Message(
-                conversation_id=conversation_id,
-                user_id=user_id,
-                role="assistant",
-                content=reply,
-                tool_calls=tool_calls or None,
-                created_at=now,
-            ),
+            user_id=user_id,
+            conversation_id=conversation_id,
+            role="assistant",
+            content=reply,
+            tool_calls=tool_calls or None,
+            at=now,
         )
         await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
-        return MessageRead.model_validate(message)
+        return MessageRead.model_validate(
+            {
+                "id": message_id,
+                "role": "assistant",
+                "content": reply,
+                "tool_calls": tool_calls or None,
+                "created_at": now,
+            }
+        )
 
     return await db.run(work)
 
