@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.db import Database
 from todochat.errors import NotFound
-from todochat.models import Task, utcnow
+from todochat.models import utcnow
 from todochat.tasks import repository
 from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
 
@@ -17,59 +19,55 @@ class TaskNotFound(NotFound):
         super().__init__(f"Task {task_id} not found")
 
 
-async def _owned(session: AsyncSession, *, user_id: str, task_id: int) -> Task:
-    task = await repository.get(session, user_id=user_id, task_id=task_id)
-    if task is None:
+def _found(row: repository.Row | None, task_id: int) -> TaskRead:
+    if row is None:
         raise TaskNotFound(task_id)
-    return task
+    return TaskRead.model_validate(row)
 
 
 async def list_tasks(
     *, db: Database, user_id: str, status: TaskStatus = TaskStatus.all
 ) -> list[TaskRead]:
     async def work(session: AsyncSession) -> list[TaskRead]:
-        tasks = await repository.list_for_user(session, user_id=user_id, status=status)
-        return [TaskRead.model_validate(t) for t in tasks]
+        rows = await repository.list_for_user(session, user_id=user_id, status=status)
+        return [TaskRead.model_validate(row) for row in rows]
 
     return await db.run(work)
 
 
 async def get_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     async def work(session: AsyncSession) -> TaskRead:
-        return TaskRead.model_validate(await _owned(session, user_id=user_id, task_id=task_id))
+        return _found(await repository.get(session, user_id=user_id, task_id=task_id), task_id)
 
     return await db.run(work)
 
 
 async def create_task(*, db: Database, user_id: str, data: TaskCreate) -> TaskRead:
     async def work(session: AsyncSession) -> TaskRead:
-        now = utcnow()
-        task = Task(
+        row = await repository.add(
+            session,
             user_id=user_id,
             title=data.title,
             description=data.description or None,
-            created_at=now,
-            updated_at=now,
+            at=utcnow(),
         )
-        return TaskRead.model_validate(await repository.add(session, task=task))
+        return TaskRead.model_validate(row)
 
     return await db.run(work)
 
 
 async def update_task(*, db: Database, user_id: str, task_id: int, data: TaskUpdate) -> TaskRead:
-    changes = data.model_dump(exclude_unset=True)
+    values: dict[str, Any] = {}
+    for field, value in data.model_dump(exclude_unset=True).items():
+        if field in ("title", "completed") and value is None:
+            continue  # null means "leave it"; a title can never be empty
+        values[field] = (value or None) if field == "description" else value
+    # Known deviation (D9): an empty body still refreshes updated_at.
+    values["updated_at"] = utcnow()
 
     async def work(session: AsyncSession) -> TaskRead:
-        task = await _owned(session, user_id=user_id, task_id=task_id)
-        for field, value in changes.items():
-            if field == "title" and value is None:
-                continue  # a null title means "leave it", a title can never be empty
-            if field == "completed" and value is None:
-                continue
-            setattr(task, field, value or None if field == "description" else value)
-        task.updated_at = utcnow()
-        await session.flush()
-        return TaskRead.model_validate(task)
+        row = await repository.update(session, user_id=user_id, task_id=task_id, values=values)
+        return _found(row, task_id)
 
     return await db.run(work)
 
@@ -80,20 +78,18 @@ async def set_completed(
     """Mark a task completed, or toggle it when `completed` is None."""
 
     async def work(session: AsyncSession) -> TaskRead:
-        task = await _owned(session, user_id=user_id, task_id=task_id)
-        task.completed = (not task.completed) if completed is None else completed
-        task.updated_at = utcnow()
-        await session.flush()
-        return TaskRead.model_validate(task)
+        values = {
+            "completed": repository.toggled() if completed is None else completed,
+            "updated_at": utcnow(),
+        }
+        row = await repository.update(session, user_id=user_id, task_id=task_id, values=values)
+        return _found(row, task_id)
 
     return await db.run(work)
 
 
 async def delete_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     async def work(session: AsyncSession) -> TaskRead:
-        task = await _owned(session, user_id=user_id, task_id=task_id)
-        snapshot = TaskRead.model_validate(task)
-        await repository.delete(session, task=task)
-        return snapshot
+        return _found(await repository.delete(session, user_id=user_id, task_id=task_id), task_id)
 
     return await db.run(work)
