@@ -18,6 +18,51 @@ from todochat.models import Conversation, Message
 
 _conversations: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
 _messages: sa.Table = Message.__table__  # type: ignore[attr-defined]
+_c = _conversations.c
+_m = _messages.c
+
+
+def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    # Typed as the column, so that UTCDateTime and JSON process the value as usual.
+    return sa.bindparam(name, type_=column.type)
+
+
+# Built once with bound parameters (named unlike the columns, which SQLAlchemy reserves in
+# INSERT and UPDATE): constructing a statement and its cache key on every call
+# cost more CPU than executing it (measured: a 3-statement unit of work 1.6-2.1 ms -> 1.2 ms).
+_CREATE = (
+    sa.insert(_conversations)
+    .values(
+        user_id=sa.bindparam("owner"),
+        created_at=_param("at", _c.created_at),
+        updated_at=_param("at", _c.updated_at),
+    )
+    .returning(_c.id)
+)
+_OWNED = sa.and_(_c.id == sa.bindparam("cid"), _c.user_id == sa.bindparam("owner"))
+_TOUCH = sa.update(_conversations).where(_OWNED).values(updated_at=_param("at", _c.updated_at))
+_TOUCH_OWNED = _TOUCH.returning(_c.id)
+_RECENT = (
+    sa.select(_m.id, _m.role, _m.content, _m.tool_calls, _m.created_at)
+    .where(_m.conversation_id == sa.bindparam("cid"))
+    .where(_m.user_id == sa.bindparam("owner"))
+    .order_by(_m.id.desc())
+    .limit(sa.bindparam("limit"))
+)
+_MESSAGE_VALUES = {
+    "conversation_id": sa.bindparam("cid"),
+    "user_id": sa.bindparam("owner"),
+    "role": sa.bindparam("p_role"),
+    "content": sa.bindparam("p_content"),
+    "created_at": _param("at", _m.created_at),
+}
+# Without tool calls the column is left out: SQL NULL, not a JSON null.
+_INSERT_MESSAGE = sa.insert(_messages).values(_MESSAGE_VALUES).returning(_m.id)
+_INSERT_MESSAGE_WITH_CALLS = (
+    sa.insert(_messages)
+    .values({**_MESSAGE_VALUES, "tool_calls": _param("p_tool_calls", _m.tool_calls)})
+    .returning(_m.id)
+)
 
 
 async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> Conversation | None:
@@ -31,11 +76,7 @@ async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> C
 
 async def create(session: AsyncSession, *, user_id: str, at: datetime) -> int:
     """A new conversation of this user; returns its id."""
-    result = await session.execute(
-        sa.insert(_conversations)
-        .values(user_id=user_id, created_at=at, updated_at=at)
-        .returning(_conversations.c.id)
-    )
+    result = await session.execute(_CREATE, {"owner": user_id, "at": at})
     conversation_id: int = result.scalar_one()
     return conversation_id
 
@@ -46,10 +87,7 @@ async def touch_owned(
     """Mark the conversation active if this user owns it: the ownership check and the touch in
     one statement. False when there is no such conversation of this user."""
     result = await session.execute(
-        sa.update(_conversations)
-        .where(_conversations.c.id == conversation_id, _conversations.c.user_id == user_id)
-        .values(updated_at=at)
-        .returning(_conversations.c.id)
+        _TOUCH_OWNED, {"owner": user_id, "cid": conversation_id, "at": at}
     )
     return result.first() is not None
 
@@ -58,12 +96,8 @@ async def recent_messages(
     session: AsyncSession, *, user_id: str, conversation_id: int, limit: int
 ) -> list[dict[str, Any]]:
     """The newest `limit` messages as plain rows, oldest first (index on conversation_id, id)."""
-    m = _messages.c
     result = await session.execute(
-        sa.select(m.id, m.role, m.content, m.tool_calls, m.created_at)
-        .where(m.conversation_id == conversation_id, m.user_id == user_id)
-        .order_by(m.id.desc())
-        .limit(limit)
+        _RECENT, {"owner": user_id, "cid": conversation_id, "limit": limit}
     )
     return [dict(row) for row in reversed(result.mappings().all())]
 
@@ -79,27 +113,24 @@ async def insert_message(
     tool_calls: list[dict[str, Any]] | None = None,
 ) -> int:
     """Store one message; returns its id."""
-    values: dict[str, Any] = {
-        "conversation_id": conversation_id,
-        "user_id": user_id,
-        "role": role,
-        "content": content,
-        "created_at": at,
+    params: dict[str, Any] = {
+        "cid": conversation_id,
+        "owner": user_id,
+        "p_role": role,
+        "p_content": content,
+        "at": at,
     }
+    statement = _INSERT_MESSAGE
     if tool_calls is not None:
-        # Left out when there are none: SQL NULL, not a JSON null.
-        values["tool_calls"] = tool_calls
-    result = await session.execute(sa.insert(_messages).values(values).returning(_messages.c.id))
+        statement = _INSERT_MESSAGE_WITH_CALLS
+        params["p_tool_calls"] = tool_calls
+    result = await session.execute(statement, params)
     message_id: int = result.scalar_one()
     return message_id
 
 
 async def touch(session: AsyncSession, *, user_id: str, conversation_id: int, at: datetime) -> None:
-    await session.execute(
-        sa.update(_conversations)
-        .where(_conversations.c.id == conversation_id, _conversations.c.user_id == user_id)
-        .values(updated_at=at)
-    )
+    await session.execute(_TOUCH, {"owner": user_id, "cid": conversation_id, "at": at})
 
 
 async def list_for_user(session: AsyncSession, *, user_id: str, limit: int) -> list[Conversation]:

@@ -1,8 +1,10 @@
 """Task queries. Every one is filtered by the owner's user id: not yours == not there.
 
 Core statements on the table, each returning the task's row: a write is one statement (an
-UPDATE or DELETE ... RETURNING checks the owner and acts at once), and no ORM unit of work is
-paid for on the agent's hot path.
+UPDATE or DELETE ... RETURNING checks the owner and acts at once). The statements the agent's
+tools run on every turn are built once with bound parameters: building a statement and its
+cache key on each call cost more CPU than running it. (Parameters are named unlike the
+columns: SQLAlchemy reserves column names in INSERT and UPDATE.)
 """
 
 from __future__ import annotations
@@ -20,67 +22,99 @@ Row = dict[str, Any]
 
 _tasks: sa.Table = Task.__table__  # type: ignore[attr-defined]
 _t = _tasks.c
+_OWNED = sa.and_(_t.id == sa.bindparam("tid"), _t.user_id == sa.bindparam("owner"))
+_NOW = sa.bindparam("at", type_=_t.updated_at.type)
+
+
+def _listing(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return (
+        sa.select(_tasks)
+        .where(_t.user_id == sa.bindparam("owner"), *conditions)
+        .order_by(_t.id.desc())
+    )
+
+
+_LIST = {
+    TaskStatus.all: _listing(),
+    TaskStatus.pending: _listing(_t.completed.is_(False)),
+    TaskStatus.completed: _listing(_t.completed.is_(True)),
+}
+_GET = sa.select(_tasks).where(_OWNED)
+_ADD = (
+    sa.insert(_tasks)
+    .values(
+        user_id=sa.bindparam("owner"),
+        title=sa.bindparam("p_title"),
+        description=sa.bindparam("p_description"),
+        completed=False,
+        created_at=sa.bindparam("at", type_=_t.created_at.type),
+        updated_at=_NOW,
+    )
+    .returning(*_tasks.c)
+)
+_SET_COMPLETED = (
+    sa.update(_tasks)
+    .where(_OWNED)
+    .values(completed=sa.bindparam("p_completed", type_=sa.Boolean()), updated_at=_NOW)
+    .returning(*_tasks.c)
+)
+_TOGGLE = (
+    sa.update(_tasks)
+    .where(_OWNED)
+    .values(completed=sa.not_(_t.completed), updated_at=_NOW)
+    .returning(*_tasks.c)
+)
+_DELETE = sa.delete(_tasks).where(_OWNED).returning(*_tasks.c)
+
+
+def _one(result: sa.Result[Any]) -> Row | None:
+    row = result.mappings().first()
+    return dict(row) if row is not None else None
 
 
 async def list_for_user(
     session: AsyncSession, *, user_id: str, status: TaskStatus = TaskStatus.all
 ) -> list[Row]:
-    query = sa.select(_tasks).where(_t.user_id == user_id)
-    if status is TaskStatus.pending:
-        query = query.where(_t.completed.is_(False))
-    elif status is TaskStatus.completed:
-        query = query.where(_t.completed.is_(True))
-    result = await session.execute(query.order_by(_t.id.desc()))
+    result = await session.execute(_LIST[status], {"owner": user_id})
     return [dict(row) for row in result.mappings()]
 
 
 async def get(session: AsyncSession, *, user_id: str, task_id: int) -> Row | None:
-    result = await session.execute(sa.select(_tasks).where(_t.id == task_id, _t.user_id == user_id))
-    row = result.mappings().first()
-    return dict(row) if row is not None else None
+    return _one(await session.execute(_GET, {"owner": user_id, "tid": task_id}))
 
 
 async def add(
     session: AsyncSession, *, user_id: str, title: str, description: str | None, at: datetime
 ) -> Row:
     result = await session.execute(
-        sa.insert(_tasks)
-        .values(
-            user_id=user_id,
-            title=title,
-            description=description,
-            completed=False,
-            created_at=at,
-            updated_at=at,
-        )
-        .returning(*_tasks.c)
+        _ADD, {"owner": user_id, "p_title": title, "p_description": description, "at": at}
     )
     return dict(result.mappings().one())
+
+
+async def set_completed(
+    session: AsyncSession, *, user_id: str, task_id: int, completed: bool | None, at: datetime
+) -> Row | None:
+    """Set the completion (or toggle it when `completed` is None); None when the user has no
+    such task."""
+    params: dict[str, Any] = {"owner": user_id, "tid": task_id, "at": at}
+    if completed is None:
+        return _one(await session.execute(_TOGGLE, params))
+    return _one(await session.execute(_SET_COMPLETED, {**params, "p_completed": completed}))
 
 
 async def update(
     session: AsyncSession, *, user_id: str, task_id: int, values: dict[str, Any]
 ) -> Row | None:
-    """Apply `values` (column -> value or SQL expression) to the user's task; None when the
-    user has no such task."""
+    """Apply `values` (column -> value) to the user's task; None when there is no such task."""
     result = await session.execute(
         sa.update(_tasks)
         .where(_t.id == task_id, _t.user_id == user_id)
         .values(values)
         .returning(*_tasks.c)
     )
-    row = result.mappings().first()
-    return dict(row) if row is not None else None
-
-
-def toggled() -> Any:
-    """The SQL value of "the opposite of the task's completion"."""
-    return sa.not_(_t.completed)
+    return _one(result)
 
 
 async def delete(session: AsyncSession, *, user_id: str, task_id: int) -> Row | None:
-    result = await session.execute(
-        sa.delete(_tasks).where(_t.id == task_id, _t.user_id == user_id).returning(*_tasks.c)
-    )
-    row = result.mappings().first()
-    return dict(row) if row is not None else None
+    return _one(await session.execute(_DELETE, {"owner": user_id, "tid": task_id}))

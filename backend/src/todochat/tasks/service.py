@@ -78,11 +78,9 @@ async def set_completed(
     """Mark a task completed, or toggle it when `completed` is None."""
 
     async def work(session: AsyncSession) -> TaskRead:
-        values = {
-            "completed": repository.toggled() if completed is None else completed,
-            "updated_at": utcnow(),
-        }
-        row = await repository.update(session, user_id=user_id, task_id=task_id, values=values)
+        row = await repository.set_completed(
+            session, user_id=user_id, task_id=task_id, completed=completed, at=utcnow()
+        )
         return _found(row, task_id)
 
     return await db.run(work)
