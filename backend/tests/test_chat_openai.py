@@ -107,6 +107,42 @@ async def test_full_turn_with_two_tool_calls_round_trips(openai_app, fake) -> No
     assert all("user_id" not in str(t["function"]["parameters"]) for t in tools)
 
 
+async def test_requests_are_sent_as_the_openai_client_would_transform_them(
+    openai_app, fake
+) -> None:
+    """The agent's client skips the OpenAI client's per-call request transform (a CPU cost,
+    agent/openai_client.py); on the bodies it sends, the transform would change nothing."""
+    from openai._utils import async_maybe_transform
+    from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
+
+    from todochat.agent.openai_client import AgentOpenAI
+
+    assert isinstance(openai_app.app.state.agent_runtime.agent.model._client, AgentOpenAI)
+    user = User()
+    fake.behaviour.record_requests = True
+    async with openai_app.client() as c:
+        r = await c.post(user.url("/chat"), json={"message": "Buy milk"}, headers=user.headers)
+        cid = r.json()["conversation_id"]
+        fake.behaviour.script.extend(
+            [
+                tool_calls(("list_tasks", {"status": "all"}), ("complete_task", {"task_id": 1})),
+                text("Done."),
+            ]
+        )
+        r = await c.post(
+            user.url("/chat"),
+            json={"conversation_id": cid, "message": "finish it, ünïcode ✓"},
+            headers=user.headers,
+        )
+        assert r.status_code == 200, r.text
+    # Two turns: a history with a user message, tool calls, tool results and replies.
+    assert len(fake.behaviour.requests) == 4
+    for sent in fake.behaviour.requests:
+        assert sent["messages"] and sent["tools"]
+        transformed = await async_maybe_transform(sent, CompletionCreateParamsNonStreaming)
+        assert transformed == sent
+
+
 async def test_earlier_tool_calls_are_visible_in_history(openai_app, fake) -> None:
     user = User()
     fake.behaviour.record_requests = True

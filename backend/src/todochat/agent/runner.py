@@ -35,6 +35,7 @@ from mcp.server import MCPServer
 
 from todochat.agent.instructions import INSTRUCTIONS
 from todochat.agent.offline_model import OfflineModel
+from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
 from todochat.config import Settings
 
@@ -165,7 +166,7 @@ class _TurnHooks(RunHooks[TurnContext]):
 def build_model(settings: Settings) -> Model | str:
     if settings.resolved_model_provider == "offline":
         return OfflineModel(model_name=settings.model_name)
-    client = openai.AsyncOpenAI(
+    client = AgentOpenAI(
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
         base_url=settings.openai_base_url,
         timeout=settings.openai_timeout_s,
