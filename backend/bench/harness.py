@@ -202,6 +202,7 @@ class ServerProcess:
         )
         env.pop("PYTHONUNBUFFERED", None)
         env.update(overrides)
+        env.update(EXTRA_ENV)
         return env
 
     async def start(self) -> ServerProcess:
