@@ -32,12 +32,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
 
     database_url: str = DEFAULT_SQLITE_URL
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
+    # At most 30 connections per process, as with 10 + 20, but all kept once opened: overflow
+    # connections are closed on return, and under 50 concurrent turns a worker reopened 20-25
+    # of them a second (P1 in specs/decisions.md, docs/PERFORMANCE.md).
+    db_pool_size: int = Field(default=30, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout_s: float = Field(default=30, gt=0)
     db_pool_recycle_s: int = 3600
     # Off: with asyncpg a pre-ping is three round trips (BEGIN, ping, ROLLBACK) per checkout,
-    # and `Database.run` already retries a unit whose connection turns out dead (see D-pool in
+    # and `Database.run` already retries a unit whose connection turns out dead (see P2 in
     # specs/decisions.md).
     db_pool_pre_ping: bool = False
     db_slow_ms: float = 100
