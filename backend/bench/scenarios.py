@@ -182,6 +182,8 @@ async def _db_figures(
     return result, {
         "pg_connections_opened_per_s": round((after["sessions"] - before["sessions"]) / elapsed, 1),
         "pg_connections_max": max(sampler.samples, default=0),
+        # Time PostgreSQL itself spent executing statements (pg_stat_database.active_time).
+        "pg_active_ms": round(after["active_ms"] - before["active_ms"], 1),
     }
 
 
@@ -344,6 +346,7 @@ async def offline_load(
         steps = [chat_user(u, offline_message) for u in users]
         meter = stack.meter(name, None if total else duration_s)
         log_start = stack.srv.log_size()
+        stack.log_marks["run_start"] = log_start
 
         def mark(name: str) -> None:
             meter.read(name)
@@ -392,8 +395,14 @@ async def db() -> dict[str, Any]:
     """The `offline` load with every query's time in the log (DB_SLOW_MS=0): the time each
     query took as the server saw it, from sending it to having its rows."""
     queries: list[dict[str, Any]] = []
+    run_queries = [0]
 
     async def collect(stack: Stack, result: RunResult, out: dict[str, Any]) -> None:
+        run_queries[0] = sum(
+            1
+            for r in stack.srv.log_records(stack.log_marks.get("run_start", 0))
+            if r.get("message") == "slow query"
+        )
         # Only the window's queries: the log offsets taken at the window's edges.
         marks = stack.log_marks
         queries.extend(
@@ -408,6 +417,9 @@ async def db() -> dict[str, Any]:
     for q in queries:
         by_statement.setdefault(q.get("statement", "?"), []).append(float(q["duration_ms"]))
     out["queries"] = len(times)
+    # The part of a query's time that is PostgreSQL's own: its execution time over the whole
+    # run (BEGIN and COMMIT included) per statement the server logged over the same run.
+    out["pg_execution_ms_per_query_mean"] = round(out["pg_active_ms"] / max(run_queries[0], 1), 3)
     out["queries_per_turn"] = round(len(times) / max(out["turns"], 1), 2)
     out["query_p50_ms"] = round(percentile(times, 50), 2)
     out["query_p95_ms"] = round(percentile(times, 95), 2)
