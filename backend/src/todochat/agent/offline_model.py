@@ -486,7 +486,8 @@ _ADD_PLURAL = re.compile(
     r"^(?:the following|these|some|two|three|four|few|several|\d+)\b|^tasks\b", _FLAGS
 )
 _ADD_NOUN_LED = re.compile(
-    r"^(?:new\s+)?(?:task|todo|to-do|reminder|note to self|note|item)\s*[:\-\u2014]\s*(?P<title>.+)$",
+    r"^(?:new\s+)?(?:task|todo|to-do|reminder|note to self|note|item)"
+    r"\s*[:\-\u2014]\s*(?P<title>.+)$",
     _FLAGS,
 )
 _ADD_NEED = re.compile(
