@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     docs_enabled: bool = True
+    metrics_enabled: bool = True
     max_body_bytes: int = 1_048_576
+    shutdown_timeout_s: float = Field(default=30, gt=0)
 
     database_url: str = DEFAULT_SQLITE_URL
     db_pool_size: int = Field(default=10, ge=1)
@@ -63,6 +65,12 @@ class Settings(BaseSettings):
     rate_limit_task_writes: str = "120/minute"
     rate_limit_auth: str = "10/minute"
     rate_limit_enabled: bool = True
+    rate_limit_key_prefix: str = "todochat"
+    rate_limit_redis_retry_s: float = Field(default=5, ge=0)
+
+    idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
+    idempotency_wait_s: float = Field(default=10, ge=0)
+    idempotency_lease_margin_s: float = Field(default=30, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +24,10 @@ from todochat.conversations.router import router as conversations_router
 from todochat.db import Database, create_engine
 from todochat.errors import AppError
 from todochat.health.router import router as health_router
+from todochat.idempotency import service as idempotency_service
 from todochat.logs import configure_logging
 from todochat.mcp.server import create_mcp_server, identity_from_meta
+from todochat.metrics import Metrics
 from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import ErrorBody, problems
@@ -45,23 +49,50 @@ def _describe_startup(settings: Settings) -> None:
     )
 
 
+PURGE_INTERVAL_S = 3600
+
+
+async def _purge_idempotency_keys(database: Database, ttl_s: float) -> None:
+    """Every hour, drop Idempotency-Key records older than their TTL (any instance may)."""
+    while True:
+        try:
+            await idempotency_service.purge_expired(database, ttl_s=ttl_s)
+        except Exception as exc:  # the database may be down; try again next time
+            log.warning(
+                "idempotency key purge failed",
+                extra={"operation": "idempotency.purge", "error_type": type(exc).__name__},
+            )
+        await asyncio.sleep(PURGE_INTERVAL_S)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
     _describe_startup(settings)
-    database = Database(create_engine(settings))
+    database = Database(create_engine(settings, metrics=metrics), metrics=metrics)
+    metrics.track_pool(database.pool_status)
     app.state.database = database
     app.state.token_verifier = TokenVerifier(settings)
-    app.state.rate_limiter = RateLimiter(settings)
+    app.state.rate_limiter = RateLimiter(settings, metrics=metrics)
     mcp_server = create_mcp_server(database=database, identity=identity_from_meta)
-    runtime = AgentRuntime(settings=settings, mcp_server=mcp_server)
+    runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)
     await runtime.start()
     app.state.agent_runtime = runtime
+    purge = asyncio.create_task(_purge_idempotency_keys(database, settings.idempotency_ttl_s))
     try:
         yield
     finally:
+        # Uvicorn runs this after in-flight requests finished (or the grace period ran out).
+        log.info("shutting down", extra={"operation": "app.shutdown"})
+        purge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purge
         await runtime.stop()
+        await app.state.rate_limiter.close()
         await database.dispose()
+        metrics.track_pool(None)
+        log.info("shutdown complete: database pool disposed", extra={"operation": "app.shutdown"})
 
 
 def _error(
@@ -115,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
+    metrics = Metrics()
+    app.state.metrics = metrics
     _install_error_handlers(app)
     for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
@@ -132,8 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-RateLimit-Limit",
                 "X-RateLimit-Remaining",
                 "X-RateLimit-Reset",
+                "Idempotent-Replayed",
             ],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, on_finish=metrics.observe_request)
     return app

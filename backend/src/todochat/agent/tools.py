@@ -16,12 +16,24 @@ from agents.mcp.util import MCPToolMetaContext
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, Tool
 
-from todochat.mcp.server import USER_META_KEY
+from todochat.idempotency.service import effect_key
+from todochat.mcp.server import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY
 
 
 def _user_meta(ctx: MCPToolMetaContext) -> dict[str, Any]:
     # The user comes from the authenticated request (the run context), never from the model.
-    return {USER_META_KEY: ctx.run_context.context.user_id}
+    turn = ctx.run_context.context
+    meta: dict[str, Any] = {USER_META_KEY: turn.user_id}
+    if turn.request_id:
+        meta[REQUEST_META_KEY] = turn.request_id
+    if turn.effect_scope is not None:
+        # The n-th identical call of this keyed turn gets the same key on every attempt.
+        arguments = ctx.arguments or {}
+        signature = f"{ctx.tool_name}:{sorted(arguments.items())!r}"
+        occurrence = turn.effect_counts.get(signature, 0) + 1
+        turn.effect_counts[signature] = occurrence
+        meta[EFFECT_META_KEY] = effect_key(turn.effect_scope, ctx.tool_name, arguments, occurrence)
+    return meta
 
 
 class InProcessMCPServer(AgentsMCPServer):

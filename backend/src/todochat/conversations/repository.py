@@ -44,15 +44,21 @@ async def list_for_user(session: AsyncSession, *, user_id: str, limit: int) -> l
 
 
 async def last_messages(
-    session: AsyncSession, *, user_id: str, conversation_id: int, limit: int
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[Message]:
-    """The newest `limit` messages, returned oldest first (index on conversation_id, id)."""
-    result = await session.execute(
-        select(Message)
-        .where(Message.conversation_id == conversation_id, Message.user_id == user_id)
-        .order_by(col(Message.id).desc())
-        .limit(limit)
+    """The newest `limit` messages (older than `before_id` if given), returned oldest first
+    (index on conversation_id, id)."""
+    query = select(Message).where(
+        Message.conversation_id == conversation_id, Message.user_id == user_id
     )
+    if before_id is not None:
+        query = query.where(col(Message.id) < before_id)
+    result = await session.execute(query.order_by(col(Message.id).desc()).limit(limit))
     return list(reversed(result.scalars().all()))
 
 

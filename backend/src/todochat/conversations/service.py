@@ -10,6 +10,7 @@ from todochat.conversations import repository
 from todochat.conversations.schemas import ConversationRead, MessageRead, TurnStart
 from todochat.db import Database
 from todochat.errors import NotFound
+from todochat.logs import timed
 from todochat.models import Conversation, Message, utcnow
 
 
@@ -25,43 +26,116 @@ async def _owned(session: AsyncSession, *, user_id: str, conversation_id: int) -
     return conversation
 
 
+async def open_turn(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int | None,
+    message: str,
+    history_limit: int,
+) -> TurnStart:
+    """Inside a unit of work: find or create the conversation, read its recent history, store
+    the user's message."""
+    now = utcnow()
+    if conversation_id is None:
+        conversation = await repository.add(
+            session, conversation=Conversation(user_id=user_id, created_at=now, updated_at=now)
+        )
+        history: list[Message] = []
+    else:
+        conversation = await _owned(session, user_id=user_id, conversation_id=conversation_id)
+        history = await repository.last_messages(
+            session, user_id=user_id, conversation_id=conversation_id, limit=history_limit
+        )
+        conversation.updated_at = now
+    assert conversation.id is not None
+    stored = await repository.add_message(
+        session,
+        message=Message(
+            conversation_id=conversation.id,
+            user_id=user_id,
+            role="user",
+            content=message,
+            created_at=now,
+        ),
+    )
+    assert stored.id is not None
+    return TurnStart(
+        conversation_id=conversation.id,
+        message_id=stored.id,
+        history=[MessageRead.model_validate(m) for m in history],
+    )
+
+
+async def reopen_turn(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    message_id: int,
+    history_limit: int,
+) -> TurnStart:
+    """Inside a unit of work: a turn whose user message is stored already, with the history
+    that preceded that message."""
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    history = await repository.last_messages(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        limit=history_limit,
+        before_id=message_id,
+    )
+    return TurnStart(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        history=[MessageRead.model_validate(m) for m in history],
+    )
+
+
+async def add_reply(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    reply: str,
+    tool_calls: list[dict[str, Any]],
+) -> MessageRead:
+    """Inside a unit of work: store the assistant's reply with the tool calls it made."""
+    now = utcnow()
+    message = await repository.add_message(
+        session,
+        message=Message(
+            conversation_id=conversation_id,
+            user_id=user_id,
+            role="assistant",
+            content=reply,
+            tool_calls=tool_calls or None,
+            created_at=now,
+        ),
+    )
+    await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
+    return MessageRead.model_validate(message)
+
+
+@timed("conversations.start_turn")
 async def start_turn(
     *, db: Database, user_id: str, conversation_id: int | None, message: str, history_limit: int
 ) -> TurnStart:
     """Find or create the conversation, read its recent history, store the user's message."""
 
     async def work(session: AsyncSession) -> TurnStart:
-        now = utcnow()
-        if conversation_id is None:
-            conversation = await repository.add(
-                session, conversation=Conversation(user_id=user_id, created_at=now, updated_at=now)
-            )
-            history: list[Message] = []
-        else:
-            conversation = await _owned(session, user_id=user_id, conversation_id=conversation_id)
-            history = await repository.last_messages(
-                session, user_id=user_id, conversation_id=conversation_id, limit=history_limit
-            )
-            conversation.updated_at = now
-        assert conversation.id is not None
-        await repository.add_message(
+        return await open_turn(
             session,
-            message=Message(
-                conversation_id=conversation.id,
-                user_id=user_id,
-                role="user",
-                content=message,
-                created_at=now,
-            ),
-        )
-        return TurnStart(
-            conversation_id=conversation.id,
-            history=[MessageRead.model_validate(m) for m in history],
+            user_id=user_id,
+            conversation_id=conversation_id,
+            message=message,
+            history_limit=history_limit,
         )
 
     return await db.run(work)
 
 
+@timed("conversations.finish_turn")
 async def finish_turn(
     *,
     db: Database,
@@ -73,24 +147,18 @@ async def finish_turn(
     """Store the assistant's reply together with the tool calls it made."""
 
     async def work(session: AsyncSession) -> MessageRead:
-        now = utcnow()
-        message = await repository.add_message(
+        return await add_reply(
             session,
-            message=Message(
-                conversation_id=conversation_id,
-                user_id=user_id,
-                role="assistant",
-                content=reply,
-                tool_calls=tool_calls or None,
-                created_at=now,
-            ),
+            user_id=user_id,
+            conversation_id=conversation_id,
+            reply=reply,
+            tool_calls=tool_calls,
         )
-        await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
-        return MessageRead.model_validate(message)
 
     return await db.run(work)
 
 
+@timed("conversations.list")
 async def list_conversations(*, db: Database, user_id: str, limit: int) -> list[ConversationRead]:
     async def work(session: AsyncSession) -> list[ConversationRead]:
         rows = await repository.list_for_user(session, user_id=user_id, limit=limit)
@@ -99,6 +167,7 @@ async def list_conversations(*, db: Database, user_id: str, limit: int) -> list[
     return await db.run(work)
 
 
+@timed("conversations.messages")
 async def list_messages(
     *, db: Database, user_id: str, conversation_id: int, after_id: int, limit: int
 ) -> list[MessageRead]:

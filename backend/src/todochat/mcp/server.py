@@ -19,12 +19,20 @@ from pydantic import Field, ValidationError
 
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
+from todochat.idempotency.service import IdempotencyKey
+from todochat.logs import bind
 from todochat.tasks import service as task_service
 from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
 from todochat.tasks.service import TaskNotFound
 
 # The in-process agent passes the authenticated user in the request's `_meta` under this key.
 USER_META_KEY = "todochat/user_id"
+# ...the chat request's id, for the logs of the tool's own work...
+REQUEST_META_KEY = "todochat/request_id"
+# ...and, in a turn sent with an Idempotency-Key, a key for this one call: a resumed turn that
+# makes the same call again gets the first result instead of a second task. From another
+# client it only ever dedupes that client's own calls.
+EFFECT_META_KEY = "todochat/effect_key"
 
 SERVER_INSTRUCTIONS = (
     "Tools for managing the authenticated user's todo list. Every call acts on that user's own "
@@ -47,10 +55,23 @@ def fixed_identity(user_id: str) -> Identity:
     return lambda _ctx: user_id
 
 
+def _meta_value(ctx: Context, name: str) -> str | None:
+    meta = ctx.request_context.meta or {}
+    value = meta.get(name)
+    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
+
+
+def _effect_key(ctx: Context) -> IdempotencyKey | None:
+    key = _meta_value(ctx, EFFECT_META_KEY)
+    return IdempotencyKey(key=key, scope="tool add_task") if key else None
+
+
 def _user_of(ctx: Context, identity: Identity) -> str:
     user_id = identity(ctx)
     if user_id is None:
         raise ToolError("Not authenticated")
+    request_id = _meta_value(ctx, REQUEST_META_KEY)
+    bind(user_id=user_id, **({"request_id": request_id} if request_id else {}))
     # Clients that follow the original tool list may still send `user_id`; it must match.
     params = ctx.request_context.params or {}
     arguments = params.get("arguments") if isinstance(params, dict) else None
@@ -118,7 +139,9 @@ def create_mcp_server(
 
         async def run() -> dict[str, Any]:
             data = TaskCreate(title=title, description=description)
-            task = await task_service.create_task(db=database, user_id=user_id, data=data)
+            task = await task_service.create_task(
+                db=database, user_id=user_id, data=data, idempotency_key=_effect_key(ctx)
+            )
             return _summary(task, "created")
 
         return await guarded(run())

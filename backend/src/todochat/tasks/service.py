@@ -6,6 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.db import Database
 from todochat.errors import NotFound
+from todochat.idempotency import service as idempotency
+from todochat.idempotency.service import IdempotencyKey
+from todochat.logs import timed
 from todochat.models import Task, utcnow
 from todochat.tasks import repository
 from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
@@ -24,6 +27,7 @@ async def _owned(session: AsyncSession, *, user_id: str, task_id: int) -> Task:
     return task
 
 
+@timed("tasks.list")
 async def list_tasks(
     *, db: Database, user_id: str, status: TaskStatus = TaskStatus.all
 ) -> list[TaskRead]:
@@ -34,6 +38,7 @@ async def list_tasks(
     return await db.run(work)
 
 
+@timed("tasks.get")
 async def get_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     async def work(session: AsyncSession) -> TaskRead:
         return TaskRead.model_validate(await _owned(session, user_id=user_id, task_id=task_id))
@@ -41,7 +46,12 @@ async def get_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     return await db.run(work)
 
 
-async def create_task(*, db: Database, user_id: str, data: TaskCreate) -> TaskRead:
+@timed("tasks.create")
+async def create_task(
+    *, db: Database, user_id: str, data: TaskCreate, idempotency_key: IdempotencyKey | None = None
+) -> TaskRead:
+    """Create a task; with a key, at most once: a repeat returns the task first created."""
+
     async def work(session: AsyncSession) -> TaskRead:
         now = utcnow()
         task = Task(
@@ -53,9 +63,19 @@ async def create_task(*, db: Database, user_id: str, data: TaskCreate) -> TaskRe
         )
         return TaskRead.model_validate(await repository.add(session, task=task))
 
-    return await db.run(work)
+    return await idempotency.run_once(
+        db,
+        user_id=user_id,
+        key=idempotency_key,
+        body=data,
+        act=work,
+        status_code=201,
+        dump=lambda task: task.model_dump(mode="json"),
+        load=TaskRead.model_validate,
+    )
 
 
+@timed("tasks.update")
 async def update_task(*, db: Database, user_id: str, task_id: int, data: TaskUpdate) -> TaskRead:
     changes = data.model_dump(exclude_unset=True)
 
@@ -74,6 +94,7 @@ async def update_task(*, db: Database, user_id: str, task_id: int, data: TaskUpd
     return await db.run(work)
 
 
+@timed("tasks.set_completed")
 async def set_completed(
     *, db: Database, user_id: str, task_id: int, completed: bool | None = None
 ) -> TaskRead:
@@ -89,6 +110,7 @@ async def set_completed(
     return await db.run(work)
 
 
+@timed("tasks.delete")
 async def delete_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     async def work(session: AsyncSession) -> TaskRead:
         task = await _owned(session, user_id=user_id, task_id=task_id)
