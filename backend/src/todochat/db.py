@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
@@ -63,6 +64,14 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, CommitOutcomeUnknown | PoolTimeoutError):
         return False
     if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    # asyncpg raises its own errors, unwrapped, while the pool sets up a fresh connection that
+    # the server has just terminated ("connection is closed").
+    if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower():
+        return True
+    if isinstance(exc, asyncpg.PostgresError) and _sqlstate(exc) in _RETRYABLE_SQLSTATES:
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

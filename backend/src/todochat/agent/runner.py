@@ -35,6 +35,7 @@ from todochat.agent.instructions import INSTRUCTIONS
 from todochat.agent.offline_model import OfflineModel
 from todochat.agent.tools import InProcessMCPServer
 from todochat.config import Settings
+from todochat.errors import DatabaseUnavailable
 from todochat.logs import request_id_var
 from todochat.metrics import Metrics
 
@@ -172,6 +173,15 @@ class _TurnHooks(RunHooks[TurnContext]):
         )
 
 
+def _database_outage(exc: BaseException) -> DatabaseUnavailable | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DatabaseUnavailable):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def build_model(settings: Settings) -> Model | str:
     if settings.resolved_model_provider == "offline":
         return OfflineModel()
@@ -240,6 +250,9 @@ class AgentRuntime:
                     run_config=self.run_config,
                 )
             reply = str(result.final_output or "").strip() or "Done."
+        except DatabaseUnavailable:
+            # A tool could not reach the database: the turn fails as a whole (see tools.py).
+            raise
         except MaxTurnsExceeded:
             log.warning(
                 "agent hit the turn limit", extra={"max_turns": self.settings.agent_max_turns}
@@ -252,6 +265,9 @@ class AgentRuntime:
             TimeoutError,
             AgentsException,
         ) as exc:
+            outage = _database_outage(exc)
+            if outage is not None:  # the SDK wraps what a tool's failure handler raises
+                raise outage from exc
             reason = type(exc).__name__
             if self.metrics is not None:
                 self.metrics.model_failures.labels(reason).inc()

@@ -13,9 +13,11 @@ import mcp
 from agents import RunContextWrapper
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp.util import MCPToolMetaContext
+from agents.tool import default_tool_error_function
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, Tool
 
+from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import effect_key
 from todochat.mcp.server import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY
 
@@ -36,9 +38,31 @@ def _user_meta(ctx: MCPToolMetaContext) -> dict[str, Any]:
     return meta
 
 
+def _tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
+    """A database outage ends the turn (503, safe to retry) instead of becoming a sentence
+    the model apologises with: the client must not take a half-done turn for an answer."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DatabaseUnavailable):
+            raise cause
+        cause = cause.__cause__
+    return default_tool_error_function(ctx, error)
+
+
+def _is_database_outage(result: CallToolResult) -> bool:
+    if not result.is_error:
+        return False
+    texts = [getattr(c, "text", "") for c in result.content]
+    return any(DatabaseUnavailable.detail in t for t in texts)
+
+
 class InProcessMCPServer(AgentsMCPServer):
     def __init__(self, server: MCPServer) -> None:
-        super().__init__(use_structured_content=True, tool_meta_resolver=_user_meta)
+        super().__init__(
+            use_structured_content=True,
+            tool_meta_resolver=_user_meta,
+            failure_error_function=_tool_failure,
+        )
         self._server = server
         self._client: mcp.Client | None = None
         self._tools: list[Tool] = []
@@ -75,6 +99,8 @@ class InProcessMCPServer(AgentsMCPServer):
         result: CallToolResult = await self._client.call_tool(
             tool_name, arguments or {}, meta=cast(Any, meta)
         )
+        if _is_database_outage(result):
+            raise DatabaseUnavailable()
         return result
 
     async def list_prompts(self) -> ListPromptsResult:

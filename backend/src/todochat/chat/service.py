@@ -278,7 +278,14 @@ async def _claim_turn(
         return turn, _Lease(key, request_hash, record.id, owner)
 
     while True:
-        outcome = await db.run(work, resolve=committed)
+        try:
+            outcome = await db.run(work, resolve=committed)
+        except DatabaseUnavailable:
+            # The claim may have committed without our knowing: give it back, if it is ours.
+            await idempotency.release_quietly(
+                db, user_id=user_id, key=key.key, owner=owner, keep_trying_s=key.lease_s
+            )
+            raise
         if outcome is not None:
             return outcome
         if time.monotonic() >= deadline:
@@ -346,24 +353,18 @@ async def _store_failure(
         )
         if lease is not None:
             await idempotency.release(
-                session, record_id=lease.record_id, user_id=user_id, owner=lease.owner
+                session, user_id=user_id, key=lease.key.key, owner=lease.owner
             )
-
-    await db.run(work)
-
-
-async def _release_quietly(*, db: Database, user_id: str, lease: _Lease) -> None:
-    """Best effort: if the database is down too, the lease simply runs out."""
-
-    async def work(session: AsyncSession) -> None:
-        await idempotency.release(
-            session, record_id=lease.record_id, user_id=user_id, owner=lease.owner
-        )
 
     try:
         await db.run(work)
-    except Exception as exc:  # the original failure is what the client must see
-        log.warning(
-            "could not release an idempotency lease; it will expire",
-            extra={"operation": "idempotency.release", "error_type": type(exc).__name__},
-        )
+    except DatabaseUnavailable:
+        if lease is not None:
+            await _release_quietly(db=db, user_id=user_id, lease=lease)
+        raise
+
+
+async def _release_quietly(*, db: Database, user_id: str, lease: _Lease) -> None:
+    await idempotency.release_quietly(
+        db, user_id=user_id, key=lease.key.key, owner=lease.owner, keep_trying_s=lease.key.lease_s
+    )

@@ -174,14 +174,14 @@ async def finish(
 
 
 async def release(
-    session: AsyncSession, *, record_id: int, user_id: str, lease_owner: str, now: datetime
+    session: AsyncSession, *, user_id: str, key: str, lease_owner: str, now: datetime
 ) -> None:
     """Give the lease up early so that a retry can resume the request at once."""
     await session.execute(
         sa.update(IdempotencyRecord)
         .where(
-            col(IdempotencyRecord.id) == record_id,
             col(IdempotencyRecord.user_id) == user_id,
+            col(IdempotencyRecord.key) == key,
             col(IdempotencyRecord.status) == "started",
             col(IdempotencyRecord.lease_owner) == lease_owner,
         )

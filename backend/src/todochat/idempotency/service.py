@@ -17,9 +17,11 @@ IDEMPOTENCY_TTL_S (24 h).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -204,10 +206,52 @@ async def finish(
         raise IdempotencyKeyInUse()
 
 
-async def release(session: AsyncSession, *, record_id: int, user_id: str, owner: str) -> None:
-    await repository.release(
-        session, record_id=record_id, user_id=user_id, lease_owner=owner, now=utcnow()
-    )
+async def release(session: AsyncSession, *, user_id: str, key: str, owner: str) -> None:
+    await repository.release(session, user_id=user_id, key=key, lease_owner=owner, now=utcnow())
+
+
+# Releases still being retried after their request ended (kept so they are not collected).
+_pending_releases: set[asyncio.Task[None]] = set()
+
+
+async def release_quietly(
+    db: Database, *, user_id: str, key: str, owner: str, keep_trying_s: float = 60.0
+) -> None:
+    """Give a lease back without failing the request: the original error is what the client
+    must see. If the database is down now, keep trying in the background for a while; a
+    lease never given back blocks retries of its key until it runs out."""
+
+    async def work(session: AsyncSession) -> None:
+        await release(session, user_id=user_id, key=key, owner=owner)
+
+    try:
+        await db.run(work)
+        return
+    except Exception as exc:
+        log.warning(
+            "could not release an idempotency lease yet; retrying in the background",
+            extra={"operation": "idempotency.release", "error_type": type(exc).__name__},
+        )
+
+    async def later() -> None:
+        deadline = time.monotonic() + keep_trying_s
+        pause = 0.5
+        while time.monotonic() < deadline:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+            try:
+                await db.run(work)
+                log.info("idempotency lease released", extra={"operation": "idempotency.release"})
+                return
+            except Exception as exc:  # still down; the lease expires on its own in the end
+                log.debug(
+                    "lease release failed again",
+                    extra={"operation": "idempotency.release", "error_type": type(exc).__name__},
+                )
+
+    task = asyncio.create_task(later())
+    _pending_releases.add(task)
+    task.add_done_callback(_pending_releases.discard)
 
 
 async def get(session: AsyncSession, *, user_id: str, key: str) -> IdempotencyRecord | None:
