@@ -153,5 +153,6 @@ class BodySizeLimitMiddleware:
         await send({"type": "http.response.body", "body": body.encode()})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(BaseException):
+    """Raised from `receive`. A BaseException so that FastAPI's body parsing, which turns any
+    Exception into a 400, lets it through to this middleware and its 413."""
