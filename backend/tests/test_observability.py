@@ -75,6 +75,20 @@ async def test_log_lines_are_json_with_context_and_timings_and_no_secrets(info_a
         assert secret not in logs.text
 
 
+async def test_repository_timings_are_logged_at_debug(client, user) -> None:
+    repo_logger = logging.getLogger("todochat.tasks.repository")
+    with LogCapture() as logs:
+        repo_logger.setLevel(logging.DEBUG)
+        try:
+            r = await client.post(user.url("/tasks"), json={"title": "Timed"}, headers=user.headers)
+            assert r.status_code == 201
+        finally:
+            repo_logger.setLevel(logging.NOTSET)
+    (line,) = [r for r in logs.records() if r.get("operation") == "repo.tasks.add"]
+    assert line["level"] == "DEBUG" and line["outcome"] == "ok" and line["duration_ms"] >= 0
+    assert line["user_id"] == user.id and line["request_id"] == r.headers["X-Request-ID"]
+
+
 async def test_slow_queries_are_warnings_without_sql_or_values(database_url) -> None:
     running = await start_app(make_settings(database_url, db_slow_ms=0))
     user = User()

@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
             workers=args.workers,
             access_log=False,
             log_config=None,
-            timeout_graceful_shutdown=30,
+            # On SIGTERM: stop accepting, let in-flight turns finish for up to this long,
+            # then cancel what is left and run the lifespan's shutdown (pool disposed).
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,
             proxy_headers=False,
         )
 

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     docs_enabled: bool = True
     metrics_enabled: bool = True
     max_body_bytes: int = 1_048_576
-    shutdown_timeout_s: float = Field(default=30, gt=0)
+    shutdown_timeout_s: int = Field(default=30, ge=1)
 
     database_url: str = DEFAULT_SQLITE_URL
     db_pool_size: int = Field(default=10, ge=1)

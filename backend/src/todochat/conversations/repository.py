@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select, update
 
+from todochat.logs import timed
 from todochat.models import Conversation, Message
 
 
+@timed("repo.conversations.get", level=logging.DEBUG)
 async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> Conversation | None:
     result = await session.execute(
         select(Conversation).where(
@@ -19,12 +22,14 @@ async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> C
     return result.scalar_one_or_none()
 
 
+@timed("repo.conversations.add", level=logging.DEBUG)
 async def add(session: AsyncSession, *, conversation: Conversation) -> Conversation:
     session.add(conversation)
     await session.flush()
     return conversation
 
 
+@timed("repo.conversations.touch", level=logging.DEBUG)
 async def touch(session: AsyncSession, *, user_id: str, conversation_id: int, at: datetime) -> None:
     await session.execute(
         update(Conversation)
@@ -33,6 +38,7 @@ async def touch(session: AsyncSession, *, user_id: str, conversation_id: int, at
     )
 
 
+@timed("repo.conversations.list_for_user", level=logging.DEBUG)
 async def list_for_user(session: AsyncSession, *, user_id: str, limit: int) -> list[Conversation]:
     result = await session.execute(
         select(Conversation)
@@ -43,6 +49,7 @@ async def list_for_user(session: AsyncSession, *, user_id: str, limit: int) -> l
     return list(result.scalars().all())
 
 
+@timed("repo.conversations.last_messages", level=logging.DEBUG)
 async def last_messages(
     session: AsyncSession,
     *,
@@ -62,6 +69,7 @@ async def last_messages(
     return list(reversed(result.scalars().all()))
 
 
+@timed("repo.conversations.messages_after", level=logging.DEBUG)
 async def messages_after(
     session: AsyncSession, *, user_id: str, conversation_id: int, after_id: int, limit: int
 ) -> list[Message]:
@@ -78,6 +86,7 @@ async def messages_after(
     return list(result.scalars().all())
 
 
+@timed("repo.conversations.add_message", level=logging.DEBUG)
 async def add_message(session: AsyncSession, *, message: Message) -> Message:
     session.add(message)
     await session.flush()

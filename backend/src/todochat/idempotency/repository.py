@@ -3,6 +3,7 @@ was read through one."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +12,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from todochat.logs import timed
 from todochat.models import IdempotencyRecord
 
 
+@timed("repo.idempotency.insert_if_absent", level=logging.DEBUG)
 async def insert_if_absent(
     session: AsyncSession,
     *,
@@ -52,6 +55,7 @@ async def insert_if_absent(
     return int(created) if created is not None else None
 
 
+@timed("repo.idempotency.get", level=logging.DEBUG)
 async def get(session: AsyncSession, *, user_id: str, key: str) -> IdempotencyRecord | None:
     result = await session.execute(
         select(IdempotencyRecord).where(
@@ -61,6 +65,7 @@ async def get(session: AsyncSession, *, user_id: str, key: str) -> IdempotencyRe
     return result.scalar_one_or_none()
 
 
+@timed("repo.idempotency.restart_expired", level=logging.DEBUG)
 async def restart_expired(
     session: AsyncSession,
     *,
@@ -95,6 +100,7 @@ async def restart_expired(
     return _changed(result)
 
 
+@timed("repo.idempotency.take_lease", level=logging.DEBUG)
 async def take_lease(
     session: AsyncSession,
     *,
@@ -121,6 +127,7 @@ async def take_lease(
     return _changed(result)
 
 
+@timed("repo.idempotency.save_progress", level=logging.DEBUG)
 async def save_progress(
     session: AsyncSession,
     *,
@@ -143,6 +150,7 @@ async def save_progress(
     return _changed(result)
 
 
+@timed("repo.idempotency.finish", level=logging.DEBUG)
 async def finish(
     session: AsyncSession,
     *,
@@ -173,6 +181,7 @@ async def finish(
     return _changed(result)
 
 
+@timed("repo.idempotency.release", level=logging.DEBUG)
 async def release(
     session: AsyncSession, *, user_id: str, key: str, lease_owner: str, now: datetime
 ) -> None:
@@ -190,6 +199,7 @@ async def release(
     )
 
 
+@timed("repo.idempotency.purge_created_before", level=logging.DEBUG)
 async def purge_created_before(session: AsyncSession, *, before: datetime) -> int:
     # Maintenance across all users: expiry is by age alone, whoever the owner.
     result = await session.execute(
