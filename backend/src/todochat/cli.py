@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from todochat.config import get_settings
+from todochat.config import Settings, get_settings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -22,7 +22,11 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def migrate(database_url: str | None = None) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    settings = get_settings() if database_url is None else Settings(database_url=database_url)
+    path = settings.sqlite_path()
+    if path is not None:  # a fresh checkout has no data/ directory yet
+        path.parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings.database_url), "head")
 
 
 def main(argv: list[str] | None = None) -> None:

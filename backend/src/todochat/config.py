@@ -21,7 +21,11 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # `.env` in the working directory, else the repository root's (make run works in backend/).
+    # Empty values count as unset: `JWT_ISSUER=` must not mean "issuer is the empty string".
+    model_config = SettingsConfigDict(
+        env_file=("../.env", ".env"), extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     app_env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"

@@ -1,6 +1,6 @@
 """Engine, pool and the unit of work.
 
-Every transaction goes through `UnitOfWork.run`: it opens a short session, commits once, and
+Every transaction goes through `Database.run`: it opens a short session, commits once, and
 retries the whole unit on transient database errors. A failure while committing is never
 retried, because the write may already be durable; the caller gets a 503 and, if it sent an
 Idempotency-Key, can safely retry.
@@ -78,8 +78,16 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _is_db_failure(exc: BaseException) -> bool:
+    """The database is unreachable or unwell (503), as opposed to a statement that is wrong for
+    this data, such as a unique violation, which the caller handles."""
     return isinstance(
-        exc, DBAPIError | PoolTimeoutError | CommitOutcomeUnknown | ConnectionError | OSError
+        exc,
+        OperationalError
+        | InterfaceError
+        | PoolTimeoutError
+        | CommitOutcomeUnknown
+        | ConnectionError
+        | OSError,
     ) or is_transient(exc)
 
 
@@ -201,7 +209,8 @@ class Database:
                 "size": pool.size(),
                 "checked_in": pool.checkedin(),
                 "checked_out": pool.checkedout(),
-                "overflow": pool.overflow(),
+                # SQLAlchemy counts overflow from -pool_size; report connections beyond the pool.
+                "overflow": max(0, pool.overflow()),
             }
         except AttributeError:  # a pool without counters (NullPool/StaticPool)
             return {"size": 0, "checked_in": 0, "checked_out": 0, "overflow": 0}

@@ -22,6 +22,8 @@ _CONTEXT = (
 
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn adds an ANSI-coloured copy of its message; it has no place in JSON logs.
+        record.__dict__.pop("color_message", None)
         for name, var in _CONTEXT:
             if not hasattr(record, name):
                 value = var.get()
@@ -34,10 +36,10 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         JsonFormatter(
-            "{asctime}{levelname}{name}{message}",
+            "{levelname}{name}{message}",
             style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            timestamp=False,
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO 8601 in UTC
         )
     )
     handler.addFilter(ContextFilter())

@@ -20,6 +20,7 @@ from todochat.config import Settings
 from todochat.errors import AppError
 
 log = logging.getLogger("todochat.ratelimit")
+_REDIS_RETRY_S = 5.0
 
 
 class RateLimited(AppError):
@@ -39,12 +40,10 @@ class RateLimiter:
         self._shared: SlidingWindowCounterRateLimiter | None = None
         if settings.redis_url:
             uri = settings.redis_url.replace("redis://", "async+redis://", 1)
+            # coredis is the client `limits[async-redis]` installs; short timeouts so that a
+            # dead Redis costs a request half a second at most before we fall back.
             storage = RedisStorage(
-                uri,
-                implementation="redispy",
-                wrap_exceptions=True,
-                socket_timeout=0.5,
-                socket_connect_timeout=0.5,
+                uri, wrap_exceptions=True, stream_timeout=0.5, connect_timeout=0.5
             )
             self._shared = SlidingWindowCounterRateLimiter(storage)
         self._redis_down_since: float | None = None
@@ -54,7 +53,9 @@ class RateLimiter:
         return "redis" if self._shared is not None and self._redis_down_since is None else "memory"
 
     async def _strategy_hit(self, item: RateLimitItem, key: str) -> tuple[bool, Any]:
-        if self._shared is not None:
+        down = self._redis_down_since
+        # While Redis is down, try it again only every few seconds, not on every request.
+        if self._shared is not None and (down is None or time.monotonic() - down >= _REDIS_RETRY_S):
             try:
                 allowed = await self._shared.hit(item, key)
                 stats = await self._shared.get_window_stats(item, key)
@@ -68,7 +69,7 @@ class RateLimiter:
                         "Redis unavailable for rate limits; using per-instance limits",
                         extra={"error_type": type(exc).__name__},
                     )
-                    self._redis_down_since = time.monotonic()
+                self._redis_down_since = time.monotonic()
         allowed = await self._memory.hit(item, key)
         return allowed, await self._memory.get_window_stats(item, key)
 
