@@ -43,8 +43,12 @@ def configure_logging(level: str = "INFO") -> None:
         )
     )
     handler.addFilter(ContextFilter())
+    handler.set_name("todochat")
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only our own handler: several apps may be created in one process (tests, workers),
+    # and handlers others installed (pytest's capture) must survive.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "todochat"]
+    root.addHandler(handler)
     root.setLevel(level.upper())
     # Our own access log replaces uvicorn's; library chatter stays at WARNING.
     for name, lvl in (

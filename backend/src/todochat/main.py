@@ -95,11 +95,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         return _error(exc.status_code, detail, getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=exc)
-        return _error(500, "Internal server error")
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
