@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -34,6 +35,14 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     docs_enabled: bool = True
     max_body_bytes: int = 1_048_576
+    # Where clients reach this service (https://todo.example.com). Named in the MCP OAuth metadata;
+    # unset, it is taken from each request's Host.
+    public_url: str | None = None
+    # Host headers /mcp answers (DNS-rebinding protection): "name" allows any port, "name:port" one
+    # port, "*" turns the check off. PUBLIC_URL's host is always allowed.
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"]
+    )
 
     database_url: str = DEFAULT_SQLITE_URL
     db_pool_size: int = Field(default=10, ge=1)
@@ -68,12 +77,22 @@ class Settings(BaseSettings):
     rate_limit_auth: str = "10/minute"
     rate_limit_enabled: bool = True
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "mcp_allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin_only(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = urlsplit(value.strip())
+        if url.scheme not in ("http", "https") or not url.netloc or url.path.strip("/"):
+            raise ValueError("PUBLIC_URL must look like https://todo.example.com (no path)")
+        return f"{url.scheme}://{url.netloc}"
 
     @field_validator("database_url")
     @classmethod

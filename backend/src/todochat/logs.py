@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -32,8 +32,10 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """JSON lines on stdout, or on `stream` (stderr for `todochat mcp`, whose stdout is the
+    protocol)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
         JsonFormatter(
             "{levelname}{name}{message}",

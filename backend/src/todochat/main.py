@@ -23,6 +23,7 @@ from todochat.db import Database, create_engine
 from todochat.errors import AppError
 from todochat.health.router import router as health_router
 from todochat.logs import configure_logging
+from todochat.mcp.router import HttpMCP, mcp_routes
 from todochat.mcp.server import create_mcp_server, identity_from_meta
 from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from todochat.ratelimit import RateLimiter
@@ -51,14 +52,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     _describe_startup(settings)
     database = Database(create_engine(settings))
     app.state.database = database
-    app.state.token_verifier = TokenVerifier(settings)
+    token_verifier = app.state.token_verifier = TokenVerifier(settings)
     app.state.rate_limiter = RateLimiter(settings)
+    # One tool definition, two server instances: the agent's trusts the `_meta` our own runtime
+    # writes; the one outside clients reach at /mcp trusts only their bearer token.
     mcp_server = create_mcp_server(database=database, identity=identity_from_meta)
+    mcp_http = HttpMCP(database=database, token_verifier=token_verifier, settings=settings)
+    app.state.mcp_http = mcp_http
     runtime = AgentRuntime(settings=settings, mcp_server=mcp_server)
     await runtime.start()
     app.state.agent_runtime = runtime
     try:
-        yield
+        async with mcp_http.run():
+            yield
     finally:
         await runtime.stop()
         await database.dispose()
@@ -104,6 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="todochat",
         version=__version__,
         summary="The backend of an AI todo chatbot.",
+        description=(
+            "The same task tools the chat agent uses are served to MCP clients at `/mcp` "
+            "(streamable HTTP, `Authorization: Bearer <token>`; OAuth protected-resource "
+            "metadata at `/.well-known/oauth-protected-resource/mcp`). That endpoint speaks "
+            "MCP's JSON-RPC, so it is not listed below."
+        ),
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url=None,
@@ -113,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
+    app.router.routes.extend(mcp_routes())
 
     if settings.cors_origins:
         app.add_middleware(
@@ -120,8 +133,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "Mcp-Protocol-Version",
+                "Mcp-Session-Id",
+                "Last-Event-ID",
+            ],
             expose_headers=[
+                "WWW-Authenticate",
+                "Mcp-Session-Id",
                 "X-Request-ID",
                 "Retry-After",
                 "X-RateLimit-Limit",

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field, ValidationError
 
+from todochat import __version__
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
 from todochat.tasks import service as task_service
@@ -32,7 +34,8 @@ SERVER_INSTRUCTIONS = (
 )
 
 Identity = Callable[[Context], str | None]
-"""Returns the authenticated user of a tool call, or None when there is none."""
+"""Returns the authenticated user of a tool call, or None when there is none (it may also raise
+`ToolError` to say why)."""
 
 
 def identity_from_meta(ctx: Context) -> str | None:
@@ -40,6 +43,13 @@ def identity_from_meta(ctx: Context) -> str | None:
     meta = ctx.request_context.meta or {}
     value = meta.get(USER_META_KEY)
     return value if isinstance(value, str) and value else None
+
+
+def identity_from_access_token(_ctx: Context) -> str | None:
+    """HTTP (`/mcp`): only the verified bearer token counts. `_meta` is written by the remote
+    client, so on this transport it is never read."""
+    token = get_access_token()
+    return token.subject if token is not None and token.subject else None
 
 
 def fixed_identity(user_id: str) -> Identity:
@@ -79,6 +89,7 @@ def create_mcp_server(
     """Build one MCP server instance; `server_options` carry transport auth settings."""
     server: MCPServer = MCPServer(
         "todochat",
+        version=__version__,
         instructions=SERVER_INSTRUCTIONS,
         log_level="WARNING",
         **server_options,
