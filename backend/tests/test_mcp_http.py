@@ -265,3 +265,14 @@ async def test_configured_host_names_and_public_url(database_url: str, user: Use
         assert r.headers["www-authenticate"] == f'Bearer resource_metadata="{expected_metadata}"'
     finally:
         await running.stop()
+
+
+async def test_stateless_endpoint_answers_get_and_delete_with_405(live, rest, user) -> None:
+    for method in ("GET", "DELETE"):
+        headers = {**user.headers, "Accept": "text/event-stream"}
+        r = await asyncio.wait_for(rest.request(method, "/mcp", headers=headers), timeout=10)
+        assert r.status_code == 405, method
+        assert r.headers["allow"] == "POST"
+        assert "POST" in r.json()["detail"]
+    r = await rest.get("/mcp")
+    assert r.status_code == 401  # who you are comes first, so clients learn to authenticate

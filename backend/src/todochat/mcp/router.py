@@ -46,6 +46,9 @@ _REFUSALS = {
 }
 
 
+_ALLOW = {"Allow": "POST"}
+
+
 def _with_any_port(host: str) -> list[str]:
     """An entry without a port allows the host on its default port and on any other."""
     has_port = "]:" in host if host.startswith("[") else ":" in host
@@ -150,6 +153,14 @@ class HttpMCP:
         )
         if access is None:
             await self._unauthorized(request, InvalidToken())(scope, receive, send)
+            return
+        if request.method != "POST":
+            # Stateless: no session to DELETE, and never a server-initiated message, so no GET
+            # stream either (the spec's answer for that is 405). An idle stream per client would
+            # only hold a task and delay shutdown.
+            await _error(
+                405, "Send MCP requests with POST; this endpoint has no event stream", _ALLOW
+            )(scope, receive, send)
             return
         # What the SDK's AuthenticationMiddleware would store: `get_access_token()` reads it.
         scope["user"] = AuthenticatedUser(access)
