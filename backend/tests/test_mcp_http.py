@@ -276,3 +276,17 @@ async def test_stateless_endpoint_answers_get_and_delete_with_405(live, rest, us
         assert "POST" in r.json()["detail"]
     r = await rest.get("/mcp")
     assert r.status_code == 401  # who you are comes first, so clients learn to authenticate
+
+
+async def test_with_the_host_check_off_metadata_follows_the_host(database_url: str) -> None:
+    running = await start_app(make_settings(database_url, mcp_allowed_hosts=["*"]))
+    transport = httpx.ASGITransport(app=running.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://any.example") as c:
+            r = await c.get("/.well-known/oauth-protected-resource/mcp")
+            assert r.json()["resource"] == "http://any.example/mcp"
+            r = await c.get("/.well-known/oauth-protected-resource/mcp", headers={"Host": "a b"})
+            assert r.status_code == 400
+            assert r.json() == {"detail": "Invalid Host header"}
+    finally:
+        await running.stop()

@@ -21,6 +21,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.routes import cors_middleware
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp.shared.auth import ProtectedResourceMetadata
+from pydantic import ValidationError
 from starlette.authentication import AuthCredentials
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -186,9 +187,11 @@ async def _metadata(request: Request) -> Response:
     refused = await mcp_http.refusal(request)
     if refused is not None:
         return refused
-    body: dict[str, Any] = mcp_http.resource_metadata(request).model_dump(
-        mode="json", exclude_none=True
-    )
+    try:
+        metadata = mcp_http.resource_metadata(request)
+    except ValidationError:  # only reachable with the host check off and a Host that is no URL
+        return _error(400, "Invalid Host header")
+    body: dict[str, Any] = metadata.model_dump(mode="json", exclude_none=True)
     return Response(json.dumps(body), media_type="application/json")
 
 
