@@ -195,3 +195,10 @@ async def test_concurrent_signups_with_one_email_give_one_201_and_409s(client) -
     body = {"email": f"race-{uuid.uuid4().hex[:8]}@example.com", "password": "password123"}
     answers = await asyncio.gather(*(client.post("/api/auth/signup", json=body) for _ in range(4)))
     assert sorted(r.status_code for r in answers) == [201, 409, 409, 409]
+
+
+async def test_ids_are_never_reused_after_a_delete(client, user) -> None:
+    first = await _create(client, user, "Temporary")
+    await client.delete(user.url(f"/tasks/{first['id']}"), headers=user.headers)
+    second = await _create(client, user, "Next")
+    assert second["id"] > first["id"]

@@ -9,6 +9,8 @@ context (in-process), the bearer token (HTTP) or the token given at start-up (st
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -16,6 +18,7 @@ from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from todochat import __version__
@@ -95,6 +98,14 @@ def create_mcp_server(
         **server_options,
     )
 
+    def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a tool; its docstring, dedented, is the description the model reads."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
+
+        return register
+
     async def guarded(call: Any) -> dict[str, Any]:
         try:
             result: dict[str, Any] = await call
@@ -106,7 +117,7 @@ def create_mcp_server(
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
 
-    @server.tool()
+    @tool()
     async def add_task(
         ctx: Context,
         title: Annotated[str, Field(description="Short title, 1-200 characters.")],
@@ -134,14 +145,14 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool(annotations=ToolAnnotations(readOnlyHint=True))
     async def list_tasks(
         ctx: Context,
         status: Annotated[
             Literal["all", "pending", "completed"],
             Field(description="Which tasks: all, pending (not done) or completed."),
         ] = "all",
-    ) -> list[dict[str, Any]]:
+    ) -> CallToolResult:
         """List the user's tasks, newest first.
 
         Use to show tasks, and before acting on a task the user names by its title.
@@ -159,12 +170,17 @@ def create_mcp_server(
             )
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
-        return [
+        rows = [
             {"id": t.id, "title": t.title, "description": t.description, "completed": t.completed}
             for t in tasks
         ]
+        # One JSON text block (also "[]" when empty) for clients that read text only.
+        return CallToolResult(
+            content=[TextContent(type="text", text=json.dumps(rows))],
+            structured_content={"result": rows},
+        )
 
-    @server.tool()
+    @tool()
     async def complete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
         """Mark one task as completed.
 
@@ -185,7 +201,7 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool(annotations=ToolAnnotations(destructiveHint=True))
     async def delete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
         """Delete one task permanently.
 
@@ -204,7 +220,7 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool()
     async def update_task(
         ctx: Context,
         task_id: TaskIdArg,
