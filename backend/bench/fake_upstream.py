@@ -58,6 +58,11 @@ def drop() -> dict[str, Any]:
     return {"drop": True}
 
 
+def failure(status: int) -> dict[str, Any]:
+    """A scripted upstream error for one call (same as `fail`)."""
+    return {"fail_status": status}
+
+
 @dataclass
 class Behaviour:
     delay_s: float = 0.0

@@ -160,7 +160,7 @@ class LogCapture:
     def __init__(self) -> None:
         self.stream = io.StringIO()
         root = logging.getLogger()
-        app_handler = root.handlers[0]
+        app_handler = next(h for h in root.handlers if h.get_name() == "todochat")
         self.handler = logging.StreamHandler(self.stream)
         self.handler.setFormatter(app_handler.formatter)
         for f in app_handler.filters:

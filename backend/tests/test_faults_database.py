@@ -233,7 +233,7 @@ async def test_unreachable_database_is_reported_fast_and_recovers(pg_url) -> Non
                 assert r.status_code == 503, (path, r.text)
                 assert r.json() == {"detail": DB_DOWN}
                 assert r.headers["Retry-After"]
-                assert time.monotonic() - started < 3
+                assert time.monotonic() - started < 5  # not the 30 s pool timeout
 
             await proxy.blackhole()  # the port accepts and never answers
             started = time.monotonic()

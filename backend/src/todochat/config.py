@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -21,7 +22,11 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # `.env` in the working directory, else the repository root's (make run works in backend/).
+    # Empty values count as unset: `JWT_ISSUER=` must not mean "issuer is the empty string".
+    model_config = SettingsConfigDict(
+        env_file=("../.env", ".env"), extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     app_env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
@@ -32,6 +37,14 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     max_body_bytes: int = 1_048_576
     shutdown_timeout_s: int = Field(default=30, ge=1)
+    # Where clients reach this service (https://todo.example.com). Named in the MCP OAuth metadata;
+    # unset, it is taken from each request's Host.
+    public_url: str | None = None
+    # Host headers /mcp answers (DNS-rebinding protection): "name" allows any port, "name:port" one
+    # port, "*" turns the check off. PUBLIC_URL's host is always allowed.
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"]
+    )
 
     database_url: str = DEFAULT_SQLITE_URL
     db_pool_size: int = Field(default=10, ge=1)
@@ -72,12 +85,22 @@ class Settings(BaseSettings):
     idempotency_wait_s: float = Field(default=10, ge=0)
     idempotency_lease_margin_s: float = Field(default=30, gt=0)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "mcp_allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin_only(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = urlsplit(value.strip())
+        if url.scheme not in ("http", "https") or not url.netloc or url.path.strip("/"):
+            raise ValueError("PUBLIC_URL must look like https://todo.example.com (no path)")
+        return f"{url.scheme}://{url.netloc}"
 
     @field_validator("database_url")
     @classmethod

@@ -89,8 +89,16 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _is_db_failure(exc: BaseException) -> bool:
+    """The database is unreachable or unwell (503), as opposed to a statement that is wrong for
+    this data, such as a unique violation, which the caller handles."""
     return isinstance(
-        exc, DBAPIError | PoolTimeoutError | CommitOutcomeUnknown | ConnectionError | OSError
+        exc,
+        OperationalError
+        | InterfaceError
+        | PoolTimeoutError
+        | CommitOutcomeUnknown
+        | ConnectionError
+        | OSError,
     ) or is_transient(exc)
 
 
@@ -272,7 +280,8 @@ class Database:
                 "size": pool.size(),
                 "checked_in": pool.checkedin(),
                 "checked_out": pool.checkedout(),
-                "overflow": pool.overflow(),
+                # SQLAlchemy counts overflow from -pool_size; report connections beyond the pool.
+                "overflow": max(0, pool.overflow()),
             }
         except AttributeError:  # a pool without counters (NullPool/StaticPool)
             return {"size": 0, "checked_in": 0, "checked_out": 0, "overflow": 0}

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -77,6 +77,8 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn adds an ANSI-coloured copy of its message; it has no place in JSON logs.
+        record.__dict__.pop("color_message", None)
         for name, var in _CONTEXT:
             if not hasattr(record, name):
                 value = var.get()
@@ -85,20 +87,26 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """JSON lines on stdout, or on `stream` (stderr for `todochat mcp`, whose stdout is the
+    protocol)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
         _Formatter(
-            "{asctime}{levelname}{name}{message}",
+            "{levelname}{name}{message}",
             style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            timestamp=False,
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO 8601 in UTC
         )
     )
     handler.addFilter(ContextFilter())
     handler.addFilter(RedactFilter())
+    handler.set_name("todochat")
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only our own handler: several apps may be created in one process (tests, workers),
+    # and handlers others installed (pytest's capture) must survive.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "todochat"]
+    root.addHandler(handler)
     root.setLevel(level.upper())
     # Our own access log replaces uvicorn's; library chatter stays at WARNING.
     for name, lvl in (

@@ -26,6 +26,7 @@ from todochat.errors import AppError
 from todochat.health.router import router as health_router
 from todochat.idempotency import service as idempotency_service
 from todochat.logs import configure_logging
+from todochat.mcp.router import HttpMCP, mcp_routes
 from todochat.mcp.server import create_mcp_server, identity_from_meta
 from todochat.metrics import Metrics
 from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -73,15 +74,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     database = Database(create_engine(settings, metrics=metrics), metrics=metrics)
     metrics.track_pool(database.pool_status)
     app.state.database = database
-    app.state.token_verifier = TokenVerifier(settings)
+    token_verifier = app.state.token_verifier = TokenVerifier(settings)
     app.state.rate_limiter = RateLimiter(settings, metrics=metrics)
+    # One tool definition, two server instances: the agent's trusts the `_meta` our own runtime
+    # writes; the one outside clients reach at /mcp trusts only their bearer token.
     mcp_server = create_mcp_server(database=database, identity=identity_from_meta)
+    mcp_http = HttpMCP(database=database, token_verifier=token_verifier, settings=settings)
+    app.state.mcp_http = mcp_http
     runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)
     await runtime.start()
     app.state.agent_runtime = runtime
     purge = asyncio.create_task(_purge_idempotency_keys(database, settings.idempotency_ttl_s))
     try:
-        yield
+        async with mcp_http.run():
+            yield
     finally:
         # Uvicorn runs this after in-flight requests finished (or the grace period ran out).
         log.info("shutting down", extra={"operation": "app.shutdown"})
@@ -126,11 +132,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         return _error(exc.status_code, detail, getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=exc)
-        return _error(500, "Internal server error")
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -140,6 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="todochat",
         version=__version__,
         summary="The backend of an AI todo chatbot.",
+        description=(
+            "The same task tools the chat agent uses are served to MCP clients at `/mcp` "
+            "(streamable HTTP, `Authorization: Bearer <token>`; OAuth protected-resource "
+            "metadata at `/.well-known/oauth-protected-resource/mcp`). That endpoint speaks "
+            "MCP's JSON-RPC, so it is not listed below."
+        ),
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url=None,
@@ -151,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
+    app.router.routes.extend(mcp_routes())
 
     if settings.cors_origins:
         app.add_middleware(
@@ -158,8 +166,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "Mcp-Protocol-Version",
+                "Mcp-Session-Id",
+                "Last-Event-ID",
+            ],
             expose_headers=[
+                "WWW-Authenticate",
+                "Mcp-Session-Id",
                 "X-Request-ID",
                 "Retry-After",
                 "X-RateLimit-Limit",

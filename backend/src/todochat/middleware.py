@@ -30,6 +30,24 @@ _DOCS_CSP = (
 )
 
 
+_INTERNAL_ERROR_BODY = b'{"detail":"Internal server error"}'
+_INTERNAL_ERROR_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
+)
+_INTERNAL_ERROR_START: Message = {"type": "http.response.start", "status": 500}
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame as module:line, enough to find the bug without a stack trace."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unknown"
+    return f"{tb.tb_frame.f_globals.get('__name__', '?')}:{tb.tb_lineno}"
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -60,9 +78,12 @@ class RequestContextMiddleware:
         status = 500
         is_docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
 
+        started_flag = [False]
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
+                started_flag[0] = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
@@ -74,6 +95,19 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Handled here, not re-raised: Starlette's outermost middleware would hand it to the
+            # server, which logs a stack trace. We log the type and the place, nothing more.
+            status = 500
+            access_log.error(
+                "unhandled error",
+                extra={"error_type": type(exc).__name__, "where": _where(exc)},
+            )
+            if not started_flag[0]:
+                await send_wrapper(
+                    {**_INTERNAL_ERROR_START, "headers": list(_INTERNAL_ERROR_HEADERS)}
+                )
+                await send_wrapper({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             route = _route_template(scope)

@@ -58,10 +58,20 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-__all__ = ["Intent", "OfflineModel", "Target", "parse_intent"]
+__all__ = ["Intent", "OfflineModel", "Target", "decide", "parse_intent", "parse_tool_output"]
 
 Kind = Literal[
-    "add", "list", "complete", "delete", "update", "again", "greet", "help", "thanks", "unknown"
+    "add",
+    "list",
+    "complete",
+    "delete",
+    "update",
+    "again",
+    "cancel",
+    "greet",
+    "help",
+    "thanks",
+    "unknown",
 ]
 ListStatus = Literal["all", "pending", "completed"]
 
@@ -176,7 +186,7 @@ _LIST_SUFFIX = re.compile(
     _FLAGS,
 )
 _DESC_INLINE = re.compile(
-    r"(?:\s*,\s*|\s+)(?:with\s+(?:a\s+|the\s+)?(?:description|desc|details|notes?)(?:\s+of)?"
+    r"(?:\s*[,;\-\u2014\u2013]\s*|\s+)(?:with\s+(?:a\s+|the\s+)?(?:description|desc|details|notes?)(?:\s+of)?"
     r"|(?:description|desc|details|notes?)\s*:|(?:description|desc)\s+is)\s*:?\s*(?P<desc>.+)$",
     _FLAGS,
 )
@@ -205,7 +215,7 @@ def clean_title(raw: str) -> str:
     text = _LIST_SUFFIX.sub("", raw.strip())
     text = _LEADING_CONNECTOR.sub("", text)
     text = _strip_quotes(_TRAILING_PUNCT.sub("", text))
-    text = _TRAILING_PUNCT.sub("", text).rstrip(",;: ")
+    text = _TRAILING_PUNCT.sub("", text).rstrip(",;:-\u2014\u2013 ")
     # SHOUTED messages should not produce SHOUTED tasks.
     if text.isupper() and len(text) > 3:
         text = text.lower()
@@ -238,12 +248,12 @@ def split_description(raw: str) -> NewTask:
 # --------------------------------------------------------------------------------------------
 
 _ID_FILLER = re.compile(
-    r"\b(?:tasks?|numbers?|no|ids?|items?|and|plus|the|also|too|as well|&)\b|[#,:&.]", _FLAGS
+    r"\b(?:tasks?|numbers?|no|ids?|items?|and|plus|the|also|too|as well|both|&)\b|[#,:&.]", _FLAGS
 )
 _DIGITS_ONLY = re.compile(r"^(?:\d+\s*)+$")
 _NUMBER = re.compile(r"\d+")
 _PRONOUN = re.compile(
-    r"^(?:it|that|this|them|that one|this one|that task|this task|the last one|the last task|"
+    r"^(?:it|its|that|this|them|that one|this one|that task|this task|the last one|the last task|"
     r"the same one|same one|the previous one|the one i just (?:added|created|made|mentioned)|"
     r"the (?:new|latest) one)$",
     _FLAGS,
@@ -306,6 +316,11 @@ _UPDATE_TITLE = (
         r"(?P<title>.+)$",
         _FLAGS,
     ),
+    re.compile(
+        r"^(?:rename|retitle)\s+(?P<target>(?:task\s*)?#?\d+|it|that|this|that one|this one)"
+        r"\s+(?!to\b|as\b)(?P<title>.+)$",
+        _FLAGS,
+    ),
 )
 _DELETE = (
     re.compile(
@@ -337,7 +352,12 @@ _COMPLETE = (
     ),
     re.compile(
         r"^(?:i(?:'ve|\s+have)?\s+)?(?:(?:just|finally|already)\s+)*(?:finished|completed|done|"
-        r"did)\s+(?P<target>.+)$",
+        r"did)\s*[:\-]?\s+(?P<target>.+)$",
+        _FLAGS,
+    ),
+    # Terse chat style without a verb: "5 done", "tasks 4 and 5 finished".
+    re.compile(
+        rf"^(?P<target>(?:tasks?\s*)?#?\d+(?:\s*(?:,|and|&)\s*#?\d+)*)\s*[:\-]?\s*{_DONE_WORD}$",
         _FLAGS,
     ),
 )
@@ -469,7 +489,7 @@ _ADD_VERB = re.compile(
 )
 # Verbs that only mean "add" when followed by a task noun ("make a task to ...").
 _ADD_VERB_NEEDS_NOUN = re.compile(
-    r"^(?:create|make|new|set up|set|log|record|schedule|start|open|insert)\s+(?P<rest>(?:(?:a|an|"
+    r"^(?:create|make|new|set up|log|record|start|insert)\s+(?P<rest>(?:(?:a|an|"
     r"one|another|new|the)\s+)*(?:task|todo|to-do|item|reminder|entry|note)s?\b.*)$",
     _FLAGS,
 )
@@ -486,8 +506,8 @@ _ADD_PLURAL = re.compile(
     r"^(?:the following|these|some|two|three|four|few|several|\d+)\b|^tasks\b", _FLAGS
 )
 _ADD_NOUN_LED = re.compile(
-    r"^(?:new\s+)?(?:task|todo|to-do|reminder|note to self|note|item)"
-    r"\s*[:\-\u2014]\s*(?P<title>.+)$",
+    r"^(?:new\s+)?(?:task|todo|to-do|reminder|note to self|note|item)\s*[:\-\u2014]\s*"
+    r"(?P<title>.+)$",
     _FLAGS,
 )
 _ADD_NEED = re.compile(
@@ -521,7 +541,7 @@ _GREET = re.compile(
 )
 
 _LIST_TOPIC = re.compile(
-    r"\b(?:tasks?|to-?dos?|list|plate|agenda|left|pending|remaining|outstanding|open|"
+    r"\b(?:tasks?|to-?dos?|list|plate|agenda|left|pending|remaining|remains?|outstanding|open|"
     r"incomplete|unfinished|done|complete|completed|finished|everything|anything|still)\b",
     _FLAGS,
 )
@@ -533,7 +553,7 @@ _LIST_ASK = re.compile(
 )
 _PENDING_WORDS = re.compile(
     r"\b(?:not (?:yet )?(?:done|complete|completed|finished)|incomplete|unfinished|uncompleted|"
-    r"undone|pending|left|remaining|outstanding|open|still|to go|active|due|on my plate|"
+    r"undone|pending|left|remaining|remains?|outstanding|open|still|to go|active|due|on my plate|"
     r"unchecked|todo left)\b",
     _FLAGS,
 )
@@ -541,12 +561,9 @@ _COMPLETED_WORDS = re.compile(
     r"\b(?:completed?|done|finished|checked off|ticked off|accomplished|achieved|crossed off)\b",
     _FLAGS,
 )
-_FOLLOW_UP_WORDS = re.compile(
-    r"\b(?:too|also|as well|same|and|what about|how about|plus)\b", _FLAGS
-)
 _FOLLOW_UP_FILLER = re.compile(
     r"\b(?:and|also|plus|same|for|with|what|how|about|that|this|one|too|as|well|tasks?|"
-    r"numbers?|the)\b|[#,:&]",
+    r"numbers?|the|i mean|mean|it's|it is|no)\b|[#,:&]",
     _FLAGS,
 )
 
@@ -659,13 +676,23 @@ def _list_intent(text: str) -> Intent | None:
 
 
 def _follow_up_intent(text: str) -> Intent | None:
-    """ "and that one too: 7" -> repeat the previous action on task 7."""
-    if not _FOLLOW_UP_WORDS.search(text):
-        return None
+    """Bare ids ("7", "I mean task 7", "and that one too: 7"): same action as before, on 7."""
     rest = _FOLLOW_UP_FILLER.sub(" ", text).strip()
     if rest and _DIGITS_ONLY.match(rest):
         return Intent("again", target=Target(ids=tuple(int(n) for n in _NUMBER.findall(rest))))
     return None
+
+
+# Checked first: "forget it" must never reach the delete rule as "forget <it>".
+_CANCEL = re.compile(
+    r"^(?:never ?mind|nevermind|forget (?:it|that|about it)|no|nope|nothing|none|neither|"
+    r"cancel|stop|abort|leave it|skip it|don'?t bother)(?:\s+(?:then|thanks|please))?$",
+    _FLAGS,
+)
+
+
+def _cancel_intent(text: str) -> Intent | None:
+    return Intent("cancel") if _CANCEL.match(text) else None
 
 
 def _social_intent(text: str) -> Intent | None:
@@ -679,6 +706,7 @@ def _social_intent(text: str) -> Intent | None:
 
 
 _RULES = (
+    _cancel_intent,
     _update_intent,
     _delete_intent,
     _add_intent,
@@ -765,7 +793,7 @@ def _stem(word: str) -> str:
     elif (len(word) > 3 and word.endswith("ed") and word[-3] != "e") or (
         len(word) > 4 and word.endswith("es") and word[-3] in "sxz"
     ):
-        word = word[:-2]
+        word = word[:-2]  # "called" -> "call", "boxes" -> "box"; not "need" -> "ne"
     elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
     if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiouls":
@@ -906,6 +934,8 @@ class Conversation:
     turn: list[Exchange]
     last_touched: int | None  # task id the earlier turns acted on most recently
     last_action: Kind | None  # kind of the most recent mutating tool call in earlier turns
+    previous_user_text: str = ""  # lets "7" / "the one with dad" answer our own question
+    asked_which: bool = False  # the last assistant reply asked the user to pick a task
 
 
 def _normalise_input(raw_input: str | list[TResponseInputItem]) -> list[dict[str, Any]]:
@@ -960,11 +990,17 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
         ),
         None,
     )
+    earlier_users = [it for it in earlier if _is_user(it)]
+    last_reply: dict[str, Any] = next(
+        (it for it in reversed(earlier) if it.get("role") == "assistant"), {}
+    )
     return Conversation(
         user_text=_text_of(items[last_user].get("content")) if last_user >= 0 else "",
         turn=_current_turn(items[last_user + 1 :]),
         last_touched=touched,
         last_action=action,
+        previous_user_text=_text_of(earlier_users[-1].get("content")) if earlier_users else "",
+        asked_which=_WHICH_MARKER in _text_of(last_reply.get("content")),
     )
 
 
@@ -978,6 +1014,7 @@ HELP_TEXT = (
     "description, and delete them. What would you like to do?"
 )
 GREETING_TEXT = "Hi there! " + HELP_TEXT
+CANCEL_TEXT = "No problem, I've left your tasks as they are."
 THANKS_TEXT = "You're welcome! Just tell me whenever you want to add, update or finish a task."
 UNKNOWN_TEXT = (
     "I'm a to-do assistant, so I can't help with that, but I can add, list, complete, update "
@@ -998,7 +1035,7 @@ def _error_sentence(kind: str, exchange: Exchange) -> str:
     task_id = exchange.args.get("task_id", "?")
     error = str(exchange.output.get("error", "")) if isinstance(exchange.output, Mapping) else ""
     if "not found" in error.lower() or not error:
-        return f"Sorry, I couldn't find task #{task_id} - it was not found, so nothing changed."
+        return f"Sorry, I couldn't find task #{task_id}: it was not found, so nothing changed."
     return f"Sorry, I couldn't {_VERB.get(kind, kind)} task #{task_id}: {error}."
 
 
@@ -1028,16 +1065,19 @@ def _success_sentence(kind: str, refs: Sequence[str], exchanges: Sequence[Exchan
     if kind == "delete":
         return f"Okay, I've deleted {_join(refs)}."
     changed = [e for e in exchanges if _success(e)]
-    has_title = any("title" in e.args for e in changed)
-    has_desc = any("description" in e.args for e in changed)
-    what = (
-        "title and description"
-        if has_title and has_desc
-        else "title"
-        if has_title
-        else "description"
+    if not any("title" in e.args for e in changed):
+        return f"Got it, I've updated the description of {_join(refs)}."
+    renames = [_rename_ref(e) for e in changed]
+    with_desc = (
+        " and updated the description" if any("description" in e.args for e in changed) else ""
     )
-    return f"Got it, I've updated the {what} of {_join(refs)}."
+    return f"Got it, I've renamed {_join(renames)}{with_desc}."
+
+
+def _rename_ref(exchange: Exchange) -> str:
+    out = exchange.output if isinstance(exchange.output, Mapping) else {}
+    title = out.get("title") or exchange.args.get("title")
+    return f"task #{out.get('task_id', exchange.args.get('task_id'))} to '{title}'"
 
 
 def _list_reply(status: str, output: Any) -> str:
@@ -1059,17 +1099,29 @@ def _list_reply(status: str, output: Any) -> str:
     return f"You have {len(tasks)} {label}{noun}:\n" + "\n".join(lines)
 
 
+_QUERY_EDGES = re.compile(
+    r"^(?:(?:the|my|a|an|task|item|one|about|to)\s+)+|(?:\s+(?:task|item|one|todo))+$", _FLAGS
+)
+
+
+def _shown_query(query: str) -> str:
+    return _QUERY_EDGES.sub("", query).strip() or query
+
+
+_WHICH_MARKER = "Which one should I"  # read back from history to resolve the user's answer
+
+
 def _ambiguous_reply(kind: str, query: str, tasks: Sequence[TaskView]) -> str:
     names = _join([f"#{t.id} {t.title}" for t in tasks])
     return (
-        f"I found {len(tasks)} tasks matching '{query}': {names}. "
-        f"Which one should I {_VERB.get(kind, kind)}? You can tell me its number."
+        f"I found {len(tasks)} tasks matching '{_shown_query(query)}': {names}. "
+        f"{_WHICH_MARKER} {_VERB.get(kind, kind)}? You can tell me its number."
     )
 
 
 def _no_match_reply(query: str) -> str:
     return (
-        f"I couldn't find a task matching '{query}'. "
+        f"I couldn't find a task matching '{_shown_query(query)}'. "
         'Say "show my tasks" to see what\'s on your list.'
     )
 
@@ -1179,22 +1231,42 @@ def _plan_targeted(intent: Intent, conv: Conversation, tools: frozenset[str]) ->
     return missing or _action_reply(intent.kind, _calls_named(conv, tool))
 
 
+def _carry_over(intent: Intent, conv: Conversation) -> Intent:
+    """Complete an elliptic message ("7", "the one with dad") from the previous request."""
+    answering = intent.kind == "unknown" and conv.asked_which
+    if intent.kind != "again" and not answering:
+        return intent
+    previous = parse_intent(conv.previous_user_text) if conv.previous_user_text else UNKNOWN
+    # Title words answering our "which one?" question become the lookup query.
+    target = Target(query=clean_message(conv.user_text).text) if answering else intent.target
+    if previous.kind in _TOOL_FOR_KIND:
+        return Intent(
+            previous.kind, target=target, title=previous.title, description=previous.description
+        )
+    if intent.kind == "again" and conv.last_action is not None:
+        return Intent(conv.last_action, target=target)
+    return UNKNOWN
+
+
 def plan_step(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step:
     if len(conv.turn) >= _MAX_CALLS_PER_TURN:
         return "Sorry, that got complicated. Could you ask me one thing at a time?"
-    if intent.kind == "again":
-        if conv.last_action is None:
-            return UNKNOWN_TEXT
-        intent = Intent(conv.last_action, target=intent.target)
+    intent = _carry_over(intent, conv)
     if intent.kind == "add":
         return _plan_add(intent, conv, tools)
     if intent.kind == "list":
         return _plan_list(intent, conv, tools)
     if intent.kind in _TOOL_FOR_KIND:
         return _plan_targeted(intent, conv, tools)
-    return {"greet": GREETING_TEXT, "help": HELP_TEXT, "thanks": THANKS_TEXT}.get(
-        intent.kind, UNKNOWN_TEXT
-    )
+    return _CANNED_REPLIES.get(intent.kind, UNKNOWN_TEXT)
+
+
+_CANNED_REPLIES: dict[str, str] = {
+    "greet": GREETING_TEXT,
+    "help": HELP_TEXT,
+    "thanks": THANKS_TEXT,
+    "cancel": CANCEL_TEXT,
+}
 
 
 def decide(raw_input: str | list[TResponseInputItem], tool_names: Iterable[str]) -> Step:

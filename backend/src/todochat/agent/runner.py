@@ -18,6 +18,7 @@ from agents import (
     Agent,
     MaxTurnsExceeded,
     Model,
+    ModelResponse,
     ModelSettings,
     RunConfig,
     RunContextWrapper,
@@ -28,6 +29,7 @@ from agents import (
 )
 from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
 from agents.models.openai_provider import OpenAIProvider
+from agents.run_config import ToolExecutionConfig
 from agents.tool_context import ToolContext
 from mcp.server import MCPServer
 
@@ -70,8 +72,13 @@ class TurnContext:
     model_ms: float = 0.0
     tool_ms: float = 0.0
     model_calls: int = 0
+    call_order: dict[str, int] = field(default_factory=dict)
     _llm_started: float = 0.0
     _tool_started: dict[str, float] = field(default_factory=dict)
+
+    def ordered_tool_calls(self) -> list[dict[str, Any]]:
+        last = len(self.call_order)
+        return sorted(self.tool_calls, key=lambda c: self.call_order.get(c["id"], last))
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,10 @@ class TurnResult:
 
 
 def tool_result_as_json(name: str, output: Any) -> Any:
-    """The tool's output as JSON: MCP wraps list results as {"result": [...]}, errors as text."""
+    """The tool's output as JSON: MCP wraps list results as {"result": [...]} and hands tool
+    errors over as text content, which becomes {"error": "<text>"}."""
+    if isinstance(output, dict) and output.get("type") == "text":
+        output = [output]
     if isinstance(output, list):
         texts = [
             item.get("text") if isinstance(item, dict) else getattr(item, "text", None)
@@ -95,7 +105,7 @@ def tool_result_as_json(name: str, output: Any) -> Any:
         try:
             output = json.loads(output)
         except ValueError:
-            return {"error": output}
+            return {"error": output.removeprefix(f"Error executing tool {name}: ")}
     if name == "list_tasks" and isinstance(output, dict) and isinstance(output.get("result"), list):
         return output["result"]
     return output
@@ -113,7 +123,7 @@ class _TurnHooks(RunHooks[TurnContext]):
         context.context._llm_started = time.perf_counter()
 
     async def on_llm_end(
-        self, context: RunContextWrapper[TurnContext], agent: Any, *_: Any
+        self, context: RunContextWrapper[TurnContext], agent: Any, response: ModelResponse
     ) -> None:
         turn = context.context
         elapsed_ms = (time.perf_counter() - turn._llm_started) * 1000
@@ -130,6 +140,11 @@ class _TurnHooks(RunHooks[TurnContext]):
                 "step": turn.model_calls,
             },
         )
+        # Tools of one step may run concurrently; answers list them in the model's order.
+        for item in response.output:
+            call_id = getattr(item, "call_id", None)
+            if isinstance(call_id, str):
+                turn.call_order.setdefault(call_id, len(turn.call_order))
 
     async def on_tool_start(
         self, context: RunContextWrapper[TurnContext], agent: Any, tool: Tool
@@ -184,7 +199,7 @@ def _database_outage(exc: BaseException) -> DatabaseUnavailable | None:
 
 def build_model(settings: Settings) -> Model | str:
     if settings.resolved_model_provider == "offline":
-        return OfflineModel()
+        return OfflineModel(model_name=settings.model_name)
     client = openai.AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
         base_url=settings.openai_base_url,
@@ -218,6 +233,8 @@ class AgentRuntime:
         self.run_config = RunConfig(
             tracing_disabled=not settings.openai_tracing,
             trace_include_sensitive_data=False,
+            # A todo list is order-sensitive ("add X, then list"): run one step's calls in turn.
+            tool_execution=ToolExecutionConfig(max_function_tool_concurrency=1),
         )
         self.hooks = _TurnHooks(metrics)
 
@@ -271,10 +288,10 @@ class AgentRuntime:
             reason = type(exc).__name__
             if self.metrics is not None:
                 self.metrics.model_failures.labels(reason).inc()
-            raise ModelFailure(reason, context.tool_calls) from exc
+            raise ModelFailure(reason, context.ordered_tool_calls()) from exc
         return TurnResult(
             reply=reply,
-            tool_calls=context.tool_calls,
+            tool_calls=context.ordered_tool_calls(),
             model_ms=context.model_ms,
             tool_ms=context.tool_ms,
             model_calls=context.model_calls,

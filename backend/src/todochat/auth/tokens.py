@@ -32,6 +32,7 @@ class Principal:
 
     id: str
     email: str | None = None
+    expires_at: int | None = None
 
 
 def issue_token(*, settings: Settings, user_id: str, email: str) -> tuple[str, int]:
@@ -129,4 +130,9 @@ class TokenVerifier:
         if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
             raise InvalidToken()
         email = claims.get("email")
-        return Principal(id=sub, email=email if isinstance(email, str) else None)
+        exp = claims.get("exp")
+        return Principal(
+            id=sub,
+            email=email if isinstance(email, str) else None,
+            expires_at=exp if isinstance(exp, int) else None,
+        )

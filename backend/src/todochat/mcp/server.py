@@ -9,14 +9,19 @@ context (in-process), the bearer token (HTTP) or the token given at start-up (st
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
+from todochat import __version__
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import IdempotencyKey
@@ -40,7 +45,8 @@ SERVER_INSTRUCTIONS = (
 )
 
 Identity = Callable[[Context], str | None]
-"""Returns the authenticated user of a tool call, or None when there is none."""
+"""Returns the authenticated user of a tool call, or None when there is none (it may also raise
+`ToolError` to say why)."""
 
 
 def identity_from_meta(ctx: Context) -> str | None:
@@ -48,6 +54,13 @@ def identity_from_meta(ctx: Context) -> str | None:
     meta = ctx.request_context.meta or {}
     value = meta.get(USER_META_KEY)
     return value if isinstance(value, str) and value else None
+
+
+def identity_from_access_token(_ctx: Context) -> str | None:
+    """HTTP (`/mcp`): only the verified bearer token counts. `_meta` is written by the remote
+    client, so on this transport it is never read."""
+    token = get_access_token()
+    return token.subject if token is not None and token.subject else None
 
 
 def fixed_identity(user_id: str) -> Identity:
@@ -100,10 +113,19 @@ def create_mcp_server(
     """Build one MCP server instance; `server_options` carry transport auth settings."""
     server: MCPServer = MCPServer(
         "todochat",
+        version=__version__,
         instructions=SERVER_INSTRUCTIONS,
         log_level="WARNING",
         **server_options,
     )
+
+    def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a tool; its docstring, dedented, is the description the model reads."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
+
+        return register
 
     async def guarded(call: Any) -> dict[str, Any]:
         try:
@@ -116,7 +138,7 @@ def create_mcp_server(
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
 
-    @server.tool()
+    @tool()
     async def add_task(
         ctx: Context,
         title: Annotated[str, Field(description="Short title, 1-200 characters.")],
@@ -146,14 +168,14 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool(annotations=ToolAnnotations(readOnlyHint=True))
     async def list_tasks(
         ctx: Context,
         status: Annotated[
             Literal["all", "pending", "completed"],
             Field(description="Which tasks: all, pending (not done) or completed."),
         ] = "all",
-    ) -> list[dict[str, Any]]:
+    ) -> CallToolResult:
         """List the user's tasks, newest first.
 
         Use to show tasks, and before acting on a task the user names by its title.
@@ -171,12 +193,17 @@ def create_mcp_server(
             )
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
-        return [
+        rows = [
             {"id": t.id, "title": t.title, "description": t.description, "completed": t.completed}
             for t in tasks
         ]
+        # One JSON text block (also "[]" when empty) for clients that read text only.
+        return CallToolResult(
+            content=[TextContent(type="text", text=json.dumps(rows))],
+            structured_content={"result": rows},
+        )
 
-    @server.tool()
+    @tool()
     async def complete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
         """Mark one task as completed.
 
@@ -197,7 +224,7 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool(annotations=ToolAnnotations(destructiveHint=True))
     async def delete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
         """Delete one task permanently.
 
@@ -216,7 +243,7 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool()
     async def update_task(
         ctx: Context,
         task_id: TaskIdArg,

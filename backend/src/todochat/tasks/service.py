@@ -77,18 +77,23 @@ async def create_task(
 
 @timed("tasks.update")
 async def update_task(*, db: Database, user_id: str, task_id: int, data: TaskUpdate) -> TaskRead:
-    changes = data.model_dump(exclude_unset=True)
+    # null title/completed mean "leave as is" (a title is never empty); "" clears the description.
+    changes = {
+        k: v
+        for k, v in data.model_dump(exclude_unset=True).items()
+        if v is not None or k == "description"
+    }
+    if "description" in changes:
+        changes["description"] = changes["description"] or None
 
     async def work(session: AsyncSession) -> TaskRead:
         task = await _owned(session, user_id=user_id, task_id=task_id)
-        for field, value in changes.items():
-            if field == "title" and value is None:
-                continue  # a null title means "leave it", a title can never be empty
-            if field == "completed" and value is None:
-                continue
-            setattr(task, field, value or None if field == "description" else value)
-        task.updated_at = utcnow()
-        await session.flush()
+        changed = {k: v for k, v in changes.items() if getattr(task, k) != v}
+        if changed:  # an edit that changes nothing leaves updated_at alone
+            for field, value in changed.items():
+                setattr(task, field, value)
+            task.updated_at = utcnow()
+            await session.flush()
         return TaskRead.model_validate(task)
 
     return await db.run(work)

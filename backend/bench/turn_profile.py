@@ -1,0 +1,184 @@
+"""Where the time of one chat turn goes, on the offline model, in-process.
+
+Runs sequential chat turns through the real app (ASGI transport, real database, offline model,
+the Agents SDK Runner, the in-process MCP tools) and splits each turn into: database (every
+query, timed by SQLAlchemy cursor events), the model (OfflineModel.get_response), the SDK
+(Runner time minus model and tool calls), the MCP tool layer without its queries, and the rest
+(HTTP, auth, validation, persistence code outside queries). Sequential turns make the global
+accounting exact. Prints one JSON object.
+
+    python -m bench.turn_profile [--turns 400] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from todochat.cli import migrate
+from todochat.config import Settings
+from todochat.main import create_app
+
+MESSAGES = [
+    "Add a task to buy groceries",
+    "what's pending?",
+    "mark it as done",
+    "add call mom to my list",
+    "rename it to Call mom tonight",
+    "show me all my tasks",
+    "delete the groceries task",
+]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.db = 0.0
+        self.db_in_tools = 0.0
+        self.model = 0.0
+        self.tools = 0.0
+        self.runner = 0.0
+        self.in_tool = False
+        self.queries = 0
+
+
+def instrument(app: Any, clock: Clock) -> None:
+    from sqlalchemy import event
+
+    runtime = app.state.agent_runtime
+    engine = app.state.database.engine.sync_engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(conn: Any, *_: Any) -> None:
+        conn.info["bench_t"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _end(conn: Any, *_: Any) -> None:
+        elapsed = time.perf_counter() - conn.info.pop("bench_t")
+        clock.db += elapsed
+        clock.queries += 1
+        if clock.in_tool:
+            clock.db_in_tools += elapsed
+
+    model = runtime.agent.model
+    original_get = model.get_response
+
+    async def timed_get(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return await original_get(*args, **kwargs)
+        finally:
+            clock.model += time.perf_counter() - t
+
+    model.get_response = timed_get
+
+    original_call = runtime.tools.call_tool
+
+    async def timed_call(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        clock.in_tool = True
+        try:
+            return await original_call(*args, **kwargs)
+        finally:
+            clock.in_tool = False
+            clock.tools += time.perf_counter() - t
+
+    runtime.tools.call_tool = timed_call
+
+    original_run = runtime.run_turn
+
+    async def timed_run(**kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return await original_run(**kwargs)
+        finally:
+            clock.runner += time.perf_counter() - t
+
+    runtime.run_turn = timed_run
+
+
+async def run(turns: int, database_url: str) -> dict[str, Any]:
+    await asyncio.to_thread(migrate, database_url)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        model_provider="offline",
+        log_level="WARNING",
+        rate_limit_enabled=False,
+    )
+    app = create_app(settings)
+    import jwt
+
+    user_id = "bench-user"
+    token = jwt.encode(
+        {"sub": user_id, "exp": int(time.time()) + 3600}, settings.jwt_secret, algorithm="HS256"
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    clock = Clock()
+    durations: list[float] = []
+    async with app.router.lifespan_context(app):
+        instrument(app, clock)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+
+            async def one(i: int, conversation: int | None) -> int:
+                body: dict[str, Any] = {"message": MESSAGES[i % len(MESSAGES)]}
+                if conversation:
+                    body["conversation_id"] = conversation
+                r = await c.post(f"/api/{user_id}/chat", json=body, headers=headers)
+                r.raise_for_status()
+                return int(r.json()["conversation_id"])
+
+            conversation = None
+            for i in range(30):  # warm-up, not measured
+                conversation = await one(i, conversation if i % 14 else None)
+            for attr in ("db", "db_in_tools", "model", "tools", "runner"):
+                setattr(clock, attr, 0.0)
+            clock.queries = 0
+            for i in range(turns):
+                t = time.perf_counter()
+                conversation = await one(i, conversation if i % 14 else None)
+                durations.append(time.perf_counter() - t)
+    total = sum(durations)
+    sdk = clock.runner - clock.model - clock.tools
+    tool_layer = clock.tools - clock.db_in_tools
+    rest = total - clock.runner - (clock.db - clock.db_in_tools)
+    q = statistics.quantiles(durations, n=100)
+    return {
+        "scenario": "turn-profile",
+        "engine": database_url.split(":", 1)[0],
+        "turns": turns,
+        "p50_ms": round(statistics.median(durations) * 1000, 2),
+        "p95_ms": round(q[94] * 1000, 2),
+        "turns_per_s_sequential": round(turns / total, 1),
+        "queries_per_turn": round(clock.queries / turns, 2),
+        "share": {
+            "database": round(clock.db / total, 3),
+            "model": round(clock.model / total, 3),
+            "agents_sdk": round(sdk / total, 3),
+            "mcp_tool_layer": round(tool_layer / total, 3),
+            "http_auth_persistence_code": round(rest / total, 3),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=400)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    url = args.database_url
+    if url is None:
+        url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
+    print(json.dumps(asyncio.run(run(args.turns, url))))
+
+
+if __name__ == "__main__":
+    main()

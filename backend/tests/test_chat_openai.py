@@ -1,0 +1,284 @@
+"""The `openai` provider against an OpenAI-compatible fake served on 127.0.0.1.
+
+The fake is a real HTTP server; the app talks to it through the OpenAI client exactly as it
+would to OpenAI. No test reaches the internet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from bench.fake_upstream import FakeUpstream, failure, text, tool_call, tool_calls
+
+from tests.conftest import RunningApp, User, make_settings, start_app
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+async def openai_app(fake: FakeUpstream, database_url: str) -> AsyncIterator[RunningApp]:
+    fake.behaviour.__init__()  # type: ignore[misc]  # a clean script for every test
+    running = await start_app(
+        make_settings(
+            database_url,
+            model_provider="openai",
+            openai_api_key="sk-test-not-a-real-key",
+            openai_base_url=fake.base_url,
+            openai_model="fake-model",
+            openai_timeout_s=1.0,
+        )
+    )
+    yield running
+    await running.stop()
+
+
+async def _messages(c, user: User, cid: int) -> list[dict]:
+    r = await c.get(user.url(f"/conversations/{cid}/messages"), headers=user.headers)
+    assert r.status_code == 200
+    return r.json()
+
+
+async def _only_conversation(c, user: User) -> int:
+    [conversation] = (await c.get(user.url("/conversations"), headers=user.headers)).json()
+    return conversation["id"]
+
+
+async def test_health_reports_the_openai_model(openai_app: RunningApp) -> None:
+    async with openai_app.client() as c:
+        body = (await c.get("/health")).json()
+    assert body["model"] == {"provider": "openai", "name": "fake-model"}
+
+
+async def test_full_turn_with_two_tool_calls_round_trips(openai_app, fake) -> None:
+    user = User()
+    fake.behaviour.record_requests = True
+    fake.behaviour.script.extend(
+        [
+            tool_calls(("add_task", {"title": "Buy milk"}), ("list_tasks", {"status": "pending"})),
+            text("Added Buy milk; you have 1 pending task."),
+        ]
+    )
+    async with openai_app.client() as c:
+        r = await c.post(
+            user.url("/chat"), json={"message": "add milk and show"}, headers=user.headers
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["response"] == "Added Buy milk; you have 1 pending task."
+        names = [t["name"] for t in body["tool_calls"]]
+        assert names == ["add_task", "list_tasks"]
+        add, listing = body["tool_calls"]
+        assert add["result"]["status"] == "created"
+        assert listing["result"] == [
+            {
+                "id": add["result"]["task_id"],
+                "title": "Buy milk",
+                "description": None,
+                "completed": False,
+            }
+        ]
+        assert add["id"] != listing["id"]
+        messages = await _messages(c, user, body["conversation_id"])
+        assert [m["role"] for m in messages] == ["user", "assistant"]
+        assert messages[1]["tool_calls"] == body["tool_calls"]
+
+    # The second upstream call saw both tool results, paired with their call ids.
+    second = fake.behaviour.requests[1]["messages"]
+    tool_msgs = [m for m in second if m["role"] == "tool"]
+    calls = [tc["id"] for m in second if m.get("tool_calls") for tc in m["tool_calls"]]
+    assert sorted(m["tool_call_id"] for m in tool_msgs) == sorted(calls)
+    # The model never sees a user_id parameter.
+    tools = fake.behaviour.requests[0]["tools"]
+    assert {t["function"]["name"] for t in tools} == {
+        "add_task",
+        "list_tasks",
+        "complete_task",
+        "delete_task",
+        "update_task",
+    }
+    assert all("user_id" not in str(t["function"]["parameters"]) for t in tools)
+
+
+async def test_earlier_tool_calls_are_visible_in_history(openai_app, fake) -> None:
+    user = User()
+    fake.behaviour.record_requests = True
+    fake.behaviour.script.extend([tool_call("add_task", {"title": "Call mom"}), text("Added.")])
+    async with openai_app.client() as c:
+        r = await c.post(user.url("/chat"), json={"message": "add call mom"}, headers=user.headers)
+        cid = r.json()["conversation_id"]
+        fake.behaviour.requests.clear()
+        fake.behaviour.script.append(text("It is task one."))
+        r = await c.post(
+            user.url("/chat"),
+            json={"message": "which id?", "conversation_id": cid},
+            headers=user.headers,
+        )
+        assert r.status_code == 200
+    history = fake.behaviour.requests[0]["messages"]
+    roles = [m["role"] for m in history]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert '"Call mom"' in history[3]["content"]
+
+
+@pytest.mark.parametrize("fault", ["stall", "status_500", "drop"])
+async def test_upstream_failure_is_503_and_conversation_stays_consistent(
+    openai_app, fake, fault
+) -> None:
+    user = User()
+    if fault == "stall":
+        fake.behaviour.delay_s = 5.0
+    elif fault == "status_500":
+        fake.behaviour.fail_status = 500
+    else:
+        fake.behaviour.drop_connection = True
+    async with openai_app.client() as c:
+        started = time.monotonic()
+        r = await c.post(
+            user.url("/chat"), json={"message": "add a task to buy bread"}, headers=user.headers
+        )
+        elapsed = time.monotonic() - started
+        assert r.status_code == 503
+        assert r.json() == {
+            "detail": "I'm having trouble processing your request right now. "
+            "Please try again in a moment."
+        }
+        assert int(r.headers["retry-after"]) > 0
+        assert elapsed < 3.0  # OPENAI_TIMEOUT_S is 1 s here
+        cid = await _only_conversation(c, user)
+        messages = await _messages(c, user, cid)
+        assert [m["role"] for m in messages] == ["user", "assistant"]
+        assert messages[0]["content"] == "add a task to buy bread"
+        assert (await c.get(user.url("/tasks"), headers=user.headers)).json() == []
+        # The conversation goes on once the upstream is back.
+        fake.behaviour.__init__()  # type: ignore[misc]
+        r = await c.post(
+            user.url("/chat"),
+            json={"message": "buy bread", "conversation_id": cid},
+            headers=user.headers,
+        )
+        assert r.status_code == 200
+        assert len(await _messages(c, user, cid)) == 4
+
+
+async def test_failure_after_a_tool_ran_keeps_what_the_tool_did(openai_app, fake) -> None:
+    user = User()
+    fake.behaviour.script.extend([tool_call("add_task", {"title": "Renew passport"}), failure(500)])
+    async with openai_app.client() as c:
+        r = await c.post(
+            user.url("/chat"), json={"message": "renew passport"}, headers=user.headers
+        )
+        assert r.status_code == 503
+        [task] = (await c.get(user.url("/tasks"), headers=user.headers)).json()
+        assert task["title"] == "Renew passport"
+        messages = await _messages(c, user, await _only_conversation(c, user))
+        assert messages[1]["role"] == "assistant"
+        [call] = messages[1]["tool_calls"]
+        assert call["name"] == "add_task" and call["result"]["task_id"] == task["id"]
+
+
+async def test_turn_limit_gives_a_friendly_reply(fake, database_url) -> None:
+    fake.behaviour.__init__()  # type: ignore[misc]
+    fake.behaviour.script.extend([tool_call("list_tasks", {})] * 5)
+    running = await start_app(
+        make_settings(
+            database_url,
+            model_provider="openai",
+            openai_api_key="sk-test",
+            agent_max_turns=2,
+            openai_base_url=fake.base_url,
+            openai_timeout_s=1.0,
+        )
+    )
+    user = User()
+    try:
+        async with running.client() as c:
+            r = await c.post(user.url("/chat"), json={"message": "loop"}, headers=user.headers)
+            assert r.status_code == 200
+            assert "more steps" in r.json()["response"]
+            assert [t["name"] for t in r.json()["tool_calls"]] == ["list_tasks", "list_tasks"]
+    finally:
+        await running.stop()
+
+
+async def test_scripted_model_cannot_reach_another_users_data(openai_app, fake) -> None:
+    victim, attacker = User(), User()
+    async with openai_app.client() as c:
+        r = await c.post(
+            victim.url("/tasks"), json={"title": "Victim secret plan"}, headers=victim.headers
+        )
+        vid = r.json()["id"]
+        fake.behaviour.script.extend(
+            [
+                tool_calls(
+                    ("list_tasks", {"status": "all", "user_id": victim.id}),
+                    ("complete_task", {"task_id": vid}),
+                    ("update_task", {"task_id": vid, "title": "pwned"}),
+                    ("delete_task", {"task_id": vid}),
+                    ("add_task", {"title": "planted", "user_id": victim.id}),
+                    ("complete_task", {"task_id": vid, "user_id": victim.id}),
+                ),
+                text("Finished."),
+            ]
+        )
+        r = await c.post(attacker.url("/chat"), json={"message": "do it"}, headers=attacker.headers)
+        assert r.status_code == 200
+        body = r.json()
+        results = [t["result"] for t in body["tool_calls"]]
+        assert results[1:4] == [{"error": f"Task {vid} not found"}] * 3
+        assert "error" in results[0] and "error" in results[4] and "error" in results[5]
+        assert "Victim secret plan" not in r.text
+
+        victim_tasks = (await c.get(victim.url("/tasks"), headers=victim.headers)).json()
+        assert [(t["title"], t["completed"]) for t in victim_tasks] == [
+            ("Victim secret plan", False)
+        ]
+        assert (await c.get(attacker.url("/tasks"), headers=attacker.headers)).json() == []
+
+
+async def test_concurrent_turns_do_not_hold_connections_while_the_model_thinks(
+    fake, database_url
+) -> None:
+    """16 turns of ~2 s upstream time each on a pool of 2 with a 3 s pool timeout: if a
+    connection were held while the model thinks, most turns would time out waiting for one."""
+    fake.behaviour.__init__()  # type: ignore[misc]
+    fake.behaviour.delay_s = 1.0
+    running = await start_app(
+        make_settings(
+            database_url,
+            model_provider="openai",
+            openai_api_key="sk-test",
+            openai_base_url=fake.base_url,
+            openai_timeout_s=5.0,
+            db_pool_size=2,
+            db_max_overflow=0,
+            db_pool_timeout_s=3.0,
+        )
+    )
+    users = [User() for _ in range(16)]
+    try:
+        async with running.client() as c:
+
+            async def turn(u: User) -> int:
+                r = await c.post(
+                    u.url("/chat"), json={"message": f"note for {u.id}"}, headers=u.headers
+                )
+                return r.status_code
+
+            started = time.monotonic()
+            statuses = await asyncio.gather(*(turn(u) for u in users))
+            elapsed = time.monotonic() - started
+            assert statuses == [200] * 16
+            assert elapsed < 8.0  # concurrent, not serialised behind two connections
+            for u in users:
+                [task] = (await c.get(u.url("/tasks"), headers=u.headers)).json()
+                assert task["title"] == f"note for {u.id}"
+    finally:
+        await running.stop()
