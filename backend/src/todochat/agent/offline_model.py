@@ -69,6 +69,8 @@ Kind = Literal[
     "again",
     "correct",
     "undo",
+    "offer",
+    "confirm",
     "cancel",
     "greet",
     "help",
@@ -129,6 +131,8 @@ class Intent:
     # Read from a loose cue (a statement, not a command): when no task matches, the message
     # was probably not about the list at all, so we answer with help instead of "not found".
     soft: bool = False
+    # "change it to oat milk": the new words may be only the part of the title that changes.
+    partial: bool = False
 
 
 UNKNOWN = Intent("unknown")
@@ -166,6 +170,9 @@ _TRAILING_FILLER = re.compile(
 )
 
 
+_ARROW = re.compile(r"\s*(?:->|=>|\u2192)\s*")  # "change milk -> oat milk"
+
+
 @dataclass(frozen=True)
 class Cleaned:
     text: str
@@ -176,7 +183,7 @@ class Cleaned:
 def clean_message(message: str) -> Cleaned:
     """Normalise quotes/whitespace and strip fillers that carry no intent."""
     text = " ".join(message.translate(_QUOTE_MAP).split())
-    text = _TRAILING_PUNCT.sub("", text)
+    text = _ARROW.sub(" to ", _TRAILING_PUNCT.sub("", text))
     social: Kind | None = None
     correction = False
     while True:
@@ -201,7 +208,8 @@ def clean_message(message: str) -> Cleaned:
 
 _LIST_SUFFIX = re.compile(
     r"\s+(?:to|on|onto|in|into|from|off(?: of)?|out of)\s+(?:my|the|our)\s+"
-    r"(?:to-?do\s+|todo\s+|task\s+|tasks\s+)?(?:list|tasks|todos?|to-?dos?)$",
+    r"(?:to-?do\s+|to do\s+|todo\s+|task\s+|tasks\s+|shopping\s+|grocery\s+|[a-z]+\s+)?"
+    r"(?:list|tasks|todos?|to-?dos?)$",
     _FLAGS,
 )
 _DESC_INLINE = re.compile(
@@ -574,6 +582,10 @@ _UPDATE_TITLE = (
         r"\s+(?!to\b|as\b)(?P<title>.+)$",
         _FLAGS,
     ),
+    re.compile(
+        r"^(?:make|have)\s+(?P<target>.+?)\s+(?:say|read)\s*:?\s+(?P<title>.+)$",
+        _FLAGS,
+    ),
     # "task 3 should say X", "the milk task should be called X"
     re.compile(
         r"^(?P<target>.+?)\s+should\s+(?:say|read|be\s+(?:called|named|titled|renamed(?:\s+to)?|"
@@ -582,7 +594,8 @@ _UPDATE_TITLE = (
     ),
     # "it should be X" only with a pronoun or an id: "the report should be done" is no rename.
     re.compile(
-        r"^(?P<target>it|that|this|that one|this one|(?:task\s*)?#?\d+)\s+should\s+be\s+"
+        r"^(?P<target>it|that|this|that one|this one|(?:task\s*)?#?\d+|the\s+.+?\s+(?:one|task|"
+        r"item|todo|entry))\s+should\s+be\s+"
         r"(?!done\b|finished\b|complete)(?P<title>\S+\s+.+)$",
         _FLAGS,
     ),
@@ -613,7 +626,8 @@ _NO_LONGER = (
         _FLAGS,
     ),
     re.compile(
-        r"^(?P<target>.+?)\s+(?:is|are|'s)\s+(?:no longer|not)\s+(?:needed|necessary|required|"
+        r"^(?P<target>.+?)\s+(?:(?:is|are|'s)\s+(?:no longer|not)|isn'?t|aren'?t)\s+"
+        r"(?:needed|necessary|required|"
         r"happening|relevant)(?:\s+any\s?more)?$",
         _FLAGS,
     ),
@@ -741,7 +755,7 @@ _LIST_TOPIC = re.compile(
     r"\b(?:tasks?|to-?dos?|to do|list|plate|agenda|schedule|items|things|stuff|left|pending|"
     r"remaining|remains?|outstanding|open|incomplete|unfinished|done|complete|completed|"
     r"finished|finish|ticked|checked|crossed|everything|anything|still|next|on for|got on|"
-    r"overview|summary|need doing|to be done)\b",
+    r"overview|summary|need doing|to be done|(?<=show )all|(?<=list )all|(?<=see )all)\b",
     _FLAGS,
 )
 _LIST_ASK = re.compile(
@@ -755,7 +769,7 @@ _LIST_ASK = re.compile(
 # "haven't finished", "not done yet": pending, although "finished"/"done" is in the sentence.
 _NOT_DONE = re.compile(
     r"\b(?:haven'?t|have not|hasn'?t|has not|didn'?t|did not|isn'?t|aren'?t|not|never|yet to)\s+"
-    r"(?:yet\s+|been\s+|got(?:ten)?\s+)*(?:done|finish|finished|complete|completed|ticked|"
+    r"(?:i\s+|we\s+|you\s+|yet\s+|been\s+|got(?:ten)?\s+)*(?:done|finish|finished|complete|completed|ticked|"
     r"checked|crossed|started|do)\b",
     _FLAGS,
 )
@@ -783,8 +797,8 @@ _FOLLOW_UP_FILLER = re.compile(
 # "make that X", "I meant X": the user corrects the task just added or renamed.
 _CORRECTION = re.compile(
     r"^(?:make (?:that|it|this)(?: one)?|i meant|i mean|meant|it should (?:be|say|read)|"
-    r"that should (?:be|say|read)|should (?:be|say|read)|name it|change (?:that|it) to)"
-    r"\s*:?\s+(?P<title>.+)$",
+    r"that should (?:be|say|read)|should (?:be|say|read)|call it|name it|change (?:that|it) to)"
+    r"\s*:?\s+(?P<title>.+?)(?:\s+instead)?$",
     _FLAGS,
 )
 _UNDO = re.compile(
@@ -820,11 +834,16 @@ def _update_intent(text: str) -> Intent | None:
         if _TITLE_WORDS.match(target_text) and "old" in match.groupdict():
             target_text = match["old"]  # "change the title from X to Y"
         new = split_description(match["title"])
+        partial = not text.lower().startswith(("rename", "retitle", "re-name"))
+        title = new.title
+        if partial and _strip_quotes(match["title"])[:1].islower():
+            title = title[:1].lower() + title[1:]  # may end up inside the old title
         return Intent(
             "update",
             target=parse_target(target_text),
-            title=new.title,
+            title=title,
             description=new.description,
+            partial=partial,
         )
     match = _RENAME_ONLY.match(text)
     if match:
@@ -845,6 +864,9 @@ def _delete_intent(text: str) -> Intent | None:
     return None
 
 
+_LIST_NOUNS = re.compile(
+    r"^(?:my\s+|the\s+|all\s+)*(?:tasks|ones|items|todos|to-?dos|stuff|things|list)$", _FLAGS
+)
 # "did I finish the report?", "is task 3 done?": questions, never an action.
 _YES_NO_QUESTION = re.compile(
     r"^(?:did|have|has|is|are|was|were|do|does|am)\s+(?:i|we|you|it|that|this|the|my|task|#?\d)",
@@ -859,6 +881,8 @@ def _complete_intent(text: str) -> Intent | None:
         match = pattern.match(text)
         if not match:
             continue
+        if _LIST_NOUNS.match(match["target"]):
+            return None  # "completed tasks" asks for a list
         target = parse_target(match["target"])
         if target.every or not _QUESTION_HEAD.match(match["target"]):
             return Intent("complete", target=target)
@@ -897,8 +921,14 @@ def _report_intent(text: str) -> Intent | None:
     return None
 
 
-def _add_titles(rest: str) -> Intent | None:
+_ONE_TASK_HEAD = re.compile(
+    r"^(?:a|an|one|this|the)\s+(?:new\s+)?(?:task|todo|to-do|item|reminder|entry|note)\b", _FLAGS
+)
+
+
+def _add_titles(rest: str, *, by_verbs: bool = False) -> Intent | None:
     plural = bool(_ADD_PLURAL.match(rest))
+    by_verbs = by_verbs and not _ONE_TASK_HEAD.match(rest)
     rest = _ADD_LIST_HEAD.sub("", rest.strip())
     rest = _ADD_NOUN_HEAD.sub("", rest, count=1).strip()
     rest = _ADD_LIST_HEAD.sub("", rest)
@@ -911,10 +941,34 @@ def _add_titles(rest: str) -> Intent | None:
         rest = inner["title"]
     if not rest:
         return None
-    separators = r"\s*(?:;|\n|,\s*and\s+|,|\s+and\s+)\s*" if plural else r"\s*(?:;|\n)\s*"
-    parts = [p for p in re.split(separators, rest) if p.strip()]
+    parts = _split_items(rest, plural=plural, by_verbs=by_verbs)
     tasks = tuple(t for t in (split_description(p) for p in parts) if t.title)
     return Intent("add", new_tasks=tasks) if tasks else None
+
+
+_ITEM_SEPARATORS = re.compile(r"\s*(?:;|\n|,\s*and\s+|,|\s+and\s+|\s+&\s+)\s*", _FLAGS)
+_ENUMERATOR = re.compile(r"(?:^|\s)(?:\(?\d{1,2}[.)]|[*\u2022])\s+")
+_QUOTED_ITEM = re.compile(r"""(["'])(.+?)\1(?![a-z0-9])""", _FLAGS)
+
+
+def _split_items(rest: str, *, plural: bool, by_verbs: bool) -> list[str]:
+    """One title, or several: "1) X 2) Y", "'X' and 'Y'", "these: X, Y", "buy X, call Y"."""
+    if len(_ENUMERATOR.findall(rest)) >= 2:
+        return [p for p in _ENUMERATOR.split(rest) if p.strip(" ,;")]
+    quoted = [m[1] for m in _QUOTED_ITEM.findall(rest)]
+    if len(quoted) >= 2 and not _QUOTED_ITEM.sub("", rest).strip(" ,;&").lower().replace(
+        "and", ""
+    ).strip(" ,;&"):
+        return quoted
+    parts = [p for p in re.split(r"\s*(?:;|\n)\s*", rest) if p.strip()]
+    if plural:
+        return [p for p in _ITEM_SEPARATORS.split(rest) if p.strip()]
+    if by_verbs and len(parts) == 1:
+        # "buy eggs and call Bob" is two tasks; "buy bread and butter" is one.
+        pieces = [p for p in _ITEM_SEPARATORS.split(rest) if p.strip()]
+        if len(pieces) > 1 and all(p.split()[0].lower() in _TASK_VERBS for p in pieces):
+            return pieces
+    return parts
 
 
 def _add_intent(text: str) -> Intent | None:
@@ -923,7 +977,7 @@ def _add_intent(text: str) -> Intent | None:
         return _add_titles(match["title"])
     match = _ADD_VERB.match(text) or _ADD_VERB_NEEDS_NOUN.match(text)
     if match:
-        return _add_titles(match["rest"])
+        return _add_titles(match["rest"], by_verbs=True)
     return None
 
 
@@ -966,8 +1020,15 @@ def list_status(text: str) -> ListStatus:
     return "all"
 
 
+_LIST_ONLY = re.compile(
+    r"^(?:my\s+|the\s+|all\s+)*(?:(?:pending|open|completed|done|finished)\s+)?(?:tasks|to-?dos|"
+    r"to-?do list|to do list|task list|list|agenda)$",
+    _FLAGS,
+)
+
+
 def _list_intent(text: str) -> Intent | None:
-    if not (_LIST_TOPIC.search(text) and _LIST_ASK.match(text)):
+    if not (_LIST_TOPIC.search(text) and _LIST_ASK.match(text)) and not _LIST_ONLY.match(text):
         return None
     return Intent("list", status=list_status(text))
 
@@ -983,19 +1044,46 @@ def _follow_up_intent(text: str) -> Intent | None:
 # Words that finish an idiom rather than name a task: "make it quick", "make that happen".
 _IDIOM_ENDINGS = _wordset(
     """quick quicker quickly fast faster snappy happen happening so work stop count right better
-    worse fine easy good great ok okay sure simple clear it that this sense up one"""
-)
+    worse fine easy good great ok okay sure simple clear it that this sense up one quits even"""
+) | frozenset(["a day", "a night", "a deal"])
 
 
 def _correction_intent(text: str) -> Intent | None:
     match = _CORRECTION.match(text)
-    if match and _strip_quotes(match["title"]).lower() not in _IDIOM_ENDINGS:
+    idiom = _strip_quotes(match["title"]).lower() in _IDIOM_ENDINGS if match else True
+    if match and not idiom:
         return Intent("correct", title=match["title"])
     return None
 
 
 def _undo_intent(text: str) -> Intent | None:
     return Intent("undo") if _UNDO.match(text) else None
+
+
+_CONFIRM = re.compile(
+    r"^(?:yes|yeah|yep|yup|ya|y|sure|ok|okay|please|please do|do it|go ahead|go for it|"
+    r"absolutely|of course|definitely|correct|right|exactly|that's right|sounds good|"
+    r"(?:add|save|create|put|keep) (?:it|that|this)(?: one)?)(?:\s+(?:please|thanks|"
+    r"thank you|then|to (?:my|the) list))*$",
+    _FLAGS,
+)
+# Words after a leading verb that show the message is a request to us, not a task.
+_ADDRESSEE = _wordset("me us you yourself i it that this something anything")
+
+
+def _confirm_intent(text: str) -> Intent | None:
+    return Intent("confirm") if _CONFIRM.match(text) else None
+
+
+def _offer_intent(text: str) -> Intent | None:
+    """ "buy milk" on its own reads like a task, but might be a request: we offer to add it."""
+    words = text.split()
+    if len(words) < 2 or words[0].lower() not in _TASK_VERBS:
+        return None
+    if words[1].lower().strip(",.!?") in _ADDRESSEE:
+        return None
+    task = split_description(text)
+    return Intent("offer", new_tasks=(task,)) if task.title else None
 
 
 def _cue_intent(text: str) -> Intent | None:
@@ -1083,6 +1171,7 @@ def _clause_target(text: str) -> Target | None:
 _RULES = (
     _cancel_intent,
     _undo_intent,
+    _confirm_intent,
     _compound_intent,
     _update_intent,
     _delete_intent,
@@ -1096,6 +1185,7 @@ _RULES = (
     _correction_intent,
     _report_intent,
     _cue_intent,
+    _offer_intent,
 )
 
 
@@ -1300,6 +1390,7 @@ class Conversation:
     previous_user_text: str = ""  # lets "7" / "the one with dad" answer our own question
     asked_which: bool = False  # the last assistant reply asked the user to pick a task
     asked_title: bool = False  # the last assistant reply asked for a new title
+    offered: bool = False  # the last assistant reply offered to add the previous message
     last_tool: str | None = None  # the most recent add/complete/delete/update in earlier turns
     last_title: str = ""  # the title of the task last touched, as the tools reported it
     # Ids of the latest list shown, in display order, while no task was touched after it:
@@ -1412,6 +1503,7 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
         previous_user_text=_text_of(earlier_users[-1].get("content")) if earlier_users else "",
         asked_which=_WHICH_MARKER in reply_text,
         asked_title=_TITLE_MARKER in reply_text,
+        offered=_OFFER_MARKER in reply_text,
         last_tool=history.tool,
         last_title=history.title,
         listing=history.listing or (),
@@ -1524,6 +1616,7 @@ def _shown_query(query: str) -> str:
 
 _WHICH_MARKER = "Which one should I"  # read back from history to resolve the user's answer
 _TITLE_MARKER = "What should the new title"  # likewise, for "rename task 3" without a title
+_OFFER_MARKER = "Do you want me to add"  # "yes" then adds what the user said before
 
 
 def _ambiguous_reply(kind: str, query: str, tasks: Sequence[TaskView]) -> str:
@@ -1684,7 +1777,7 @@ def _resolve_ids(
 def _action_args(intent: Intent, task_id: int) -> dict[str, Any]:
     args: dict[str, Any] = {"task_id": task_id}
     if intent.title:
-        args["title"] = intent.title
+        args["title"] = intent.title[:1].upper() + intent.title[1:]
     if intent.description:
         args["description"] = intent.description
     return args
@@ -1699,9 +1792,51 @@ def _plan_targeted(intent: Intent, conv: Conversation, tools: frozenset[str]) ->
     ids = _resolve_ids(intent, conv, tools)
     if not isinstance(ids, tuple):
         return ids
+    if intent.kind == "update" and intent.title and len(ids) == 1:
+        intent = _with_partial_title(intent, ids[0], conv)
     done = {_task_id(e.args.get("task_id")) for e in _calls_named(conv, tool)}
     missing = [PlannedCall(tool, _action_args(intent, i)) for i in ids if i not in done]
     return missing or _action_reply(intent.kind, _calls_named(conv, tool))
+
+
+def _with_partial_title(intent: Intent, task_id: int, conv: Conversation) -> Intent:
+    """ "change milk to oat milk" on "Buy milk" -> "Buy oat milk"; full titles stay whole."""
+    new = intent.title or ""
+    if intent.target.query:
+        listed = [e for e in _calls_named(conv, LIST) if e.answered]
+        old = next((t.title for t in _task_views(listed[-1].output) if t.id == task_id), "")
+        edited = partial_edit(old, _shown_query(intent.target.query), new) if listed else new
+    elif intent.partial and task_id == conv.last_touched and conv.last_title:
+        edited = merge_correction(conv.last_title, new)
+    else:
+        return intent
+    return Intent(
+        "update", target=Target(ids=(task_id,)), title=edited, description=intent.description
+    )
+
+
+def partial_edit(old: str, phrase: str, new: str) -> str:
+    """Replace the words the user named ("milk") inside the old title by the new words,
+    unless the new words already make a whole title."""
+    match = re.search(rf"\b{re.escape(phrase)}\b", old, _FLAGS) if phrase else None
+    new_words, old_words = new.split(), old.split()
+    if not match or not new_words or phrase.lower() == old.lower():
+        return new
+    new_first = _stem(new_words[0].lower())
+    if new_first in _TASK_STEMS or new_first == _stem(old_words[0].lower()):
+        return new
+    lowered, wanted = new.lower(), phrase.lower()
+    if lowered.endswith(wanted) or (wanted not in lowered and len(new_words) <= 2):
+        return _tidy_title(old[: match.start()] + new + old[match.end() :])
+    return new
+
+
+_REPEATED_WORD = re.compile(r"\b(\w+)\s+\1\b", _FLAGS)
+
+
+def _tidy_title(text: str) -> str:
+    """ "Water the the garden" -> "Water the garden" after splicing words into a title."""
+    return clean_title(_REPEATED_WORD.sub(r"\1", text))
 
 
 def merge_correction(old: str, new: str) -> str:
@@ -1726,7 +1861,7 @@ def merge_correction(old: str, new: str) -> str:
         if word.lower() not in _STOPWORDS and stem in new_stems:
             keep = max(0, k - new_stems.index(stem))
             break
-    return clean_title(" ".join([old_words[0], *rest[:keep], new]))
+    return _tidy_title(" ".join([old_words[0], *rest[:keep], new]))
 
 
 _TASK_STEMS = frozenset(_stem(v) for v in _TASK_VERBS)
@@ -1764,11 +1899,16 @@ def _plan_undo(conv: Conversation, tools: frozenset[str]) -> Step:
 def _carry_over(intent: Intent, conv: Conversation) -> Intent:
     """Complete an elliptic message ("7", "the one with dad") from the previous request."""
     previous = parse_intent(conv.previous_user_text) if conv.previous_user_text else UNKNOWN
+    if intent.kind == "confirm" and conv.offered and previous.kind == "offer":
+        return Intent("add", new_tasks=previous.new_tasks)
     if conv.asked_title and intent.kind in ("unknown", "correct") and previous.kind == "update":
         title = intent.title if intent.kind == "correct" and intent.title else conv.user_text
         new = split_description(clean_message(title).text)
         return Intent("update", target=previous.target, title=new.title)
-    answering = intent.kind in ("unknown", "correct") and conv.asked_which
+    # After "which one?", anything that is not a clear request of its own is the answer.
+    answering = conv.asked_which and (
+        intent.kind in ("unknown", "correct", "offer", "confirm") or intent.soft
+    )
     if intent.kind != "again" and not answering:
         return intent
     # Title words answering our "which one?" question become the lookup query.
@@ -1797,6 +1937,9 @@ def plan_step(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step
         return _plan_correction(intent, conv, tools)
     if intent.kind == "undo":
         return _plan_undo(conv, tools)
+    if intent.kind == "offer":
+        title = intent.new_tasks[0].title
+        return f"{_OFFER_MARKER} '{title}' to your list? Say yes and I'll add it."
     return _CANNED_REPLIES.get(intent.kind, UNKNOWN_TEXT)
 
 
@@ -1805,6 +1948,7 @@ _CANNED_REPLIES: dict[str, str] = {
     "help": HELP_TEXT,
     "thanks": THANKS_TEXT,
     "cancel": CANCEL_TEXT,
+    "confirm": "Okay! Tell me whenever you want to add, list, update or finish a task.",
 }
 
 
