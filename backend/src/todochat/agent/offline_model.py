@@ -156,7 +156,8 @@ _SOCIAL_FILLER = re.compile(
 _CORRECTION_WORDS = frozenset(["actually", "no", "nope", "wait", "sorry", "oops", "whoops"])
 _PLAIN_FILLER = re.compile(
     r"^(?P<filler>ok(?:ay)?|alright|all right|great|cool|nice|perfect|awesome|actually|oh|"
-    r"oops|whoops|um+|uh+|well|so|and|also|then|now|hmm+|yes|yeah|yep|no(?! longer| more| need)|"
+    r"oops|whoops|um+|uh+|well|so|and|also|then|now|hmm+|yes|yeah|yep|"
+    r"no(?! longer| more| need| thanks| thank you)|"
     r"nope|never ?mind|nevermind|wait|sorry|my bad|right|btw|by the way|"
     r"please|pls|plz|kindly|possibly|quickly|can you|could you|would you|will you|can u|"
     r"could u|can i|could i|may i|you can|you could|you may|let me know|let me|let's|lets|"
@@ -341,7 +342,18 @@ _EVERY = re.compile(
 )
 
 
+# "number 2 on the list" is a position, not the id 2.
+_POSITION_ON_LIST = re.compile(
+    r"^(?:the\s+)?(?:(?:task|item|number|no\.?)\s*)?#?(?P<n>\d{1,2})(?:st|nd|rd|th)?\s+"
+    r"(?:one\s+)?(?:on|in|of)\s+(?:the|my)\s+(?:to-?do\s+)?list$",
+    _FLAGS,
+)
+
+
 def parse_target(raw: str) -> Target:
+    on_list = _POSITION_ON_LIST.match(raw.strip())
+    if on_list and int(on_list["n"]) > 0:
+        return Target(ordinal=int(on_list["n"]))
     text = _LIST_SUFFIX.sub("", raw.strip()).strip()
     text = _TARGET_TRIM.sub("", text).strip()
     if _EVERY.match(text):
@@ -1027,8 +1039,18 @@ _LIST_ONLY = re.compile(
 )
 
 
+# "what do I have?", "what have I got on?": about the list without naming it.
+_WHAT_DO_I_HAVE = re.compile(
+    r"^what(?:'s|\s+is)?\s+(?:do|have|did|else\s+do)?\s*(?:i|we)\s+(?:have|got|get|got going)"
+    r"(?:\s+(?:on|to do|left|planned|going on|lined up|coming up))?"
+    r"(?:\s+(?:today|tonight|tomorrow|this week|now|right now))?$",
+    _FLAGS,
+)
+
+
 def _list_intent(text: str) -> Intent | None:
-    if not (_LIST_TOPIC.search(text) and _LIST_ASK.match(text)) and not _LIST_ONLY.match(text):
+    asked = _LIST_TOPIC.search(text) and _LIST_ASK.match(text)
+    if not asked and not _LIST_ONLY.match(text) and not _WHAT_DO_I_HAVE.match(text):
         return None
     return Intent("list", status=list_status(text))
 
@@ -1082,7 +1104,7 @@ def _offer_intent(text: str) -> Intent | None:
         return None
     if words[1].lower().strip(",.!?") in _ADDRESSEE:
         return None
-    task = split_description(text)
+    task = split_description(re.sub(r"\s+(?:too|as well)$", "", text, flags=_FLAGS))
     return Intent("offer", new_tasks=(task,)) if task.title else None
 
 
@@ -1391,6 +1413,7 @@ class Conversation:
     asked_which: bool = False  # the last assistant reply asked the user to pick a task
     asked_title: bool = False  # the last assistant reply asked for a new title
     offered: bool = False  # the last assistant reply offered to add the previous message
+    which_ids: tuple[int, ...] = ()  # the candidates that "which one?" listed, in order
     last_tool: str | None = None  # the most recent add/complete/delete/update in earlier turns
     last_title: str = ""  # the title of the task last touched, as the tools reported it
     # Ids of the latest list shown, in display order, while no task was touched after it:
@@ -1504,6 +1527,9 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
         asked_which=_WHICH_MARKER in reply_text,
         asked_title=_TITLE_MARKER in reply_text,
         offered=_OFFER_MARKER in reply_text,
+        which_ids=tuple(int(n) for n in re.findall(r"#(\d+)", reply_text))
+        if _WHICH_MARKER in reply_text
+        else (),
         last_tool=history.tool,
         last_title=history.title,
         listing=history.listing or (),
@@ -1620,7 +1646,7 @@ _OFFER_MARKER = "Do you want me to add"  # "yes" then adds what the user said be
 
 
 def _ambiguous_reply(kind: str, query: str, tasks: Sequence[TaskView]) -> str:
-    names = _join([f"#{t.id} {t.title}" for t in tasks])
+    names = _join([f"#{t.id} {t.title}" for t in display_order(tasks)])
     return (
         f"I found {len(tasks)} tasks matching '{_shown_query(query)}': {names}. "
         f"{_WHICH_MARKER} {_VERB.get(kind, kind)}? You can tell me its number."
@@ -1702,7 +1728,8 @@ def _resolve_query(intent: Intent, conv: Conversation, tools: frozenset[str]) ->
 def _resolve_ordinal(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step | int:
     """ "the first one": a row of the list the user last saw, or of a fresh list."""
     position = intent.target.ordinal
-    rows: Sequence[int] = conv.listing
+    # After "which one?", "the second one" counts among the candidates we named.
+    rows: Sequence[int] = conv.which_ids or conv.listing
     if not rows:
         listed = [e for e in _calls_named(conv, LIST) if e.answered]
         if not listed:
@@ -1901,7 +1928,8 @@ def _carry_over(intent: Intent, conv: Conversation) -> Intent:
     previous = parse_intent(conv.previous_user_text) if conv.previous_user_text else UNKNOWN
     if intent.kind == "confirm" and conv.offered and previous.kind == "offer":
         return Intent("add", new_tasks=previous.new_tasks)
-    if conv.asked_title and intent.kind in ("unknown", "correct") and previous.kind == "update":
+    elliptic = intent.kind in ("unknown", "correct", "offer") or intent.soft
+    if conv.asked_title and elliptic and previous.kind == "update":
         title = intent.title if intent.kind == "correct" and intent.title else conv.user_text
         new = split_description(clean_message(title).text)
         return Intent("update", target=previous.target, title=new.title)
@@ -1923,6 +1951,14 @@ def _carry_over(intent: Intent, conv: Conversation) -> Intent:
     return UNKNOWN
 
 
+# "and also book a hotel" right after an add: one more task, no need to ask.
+_CONTINUING = re.compile(
+    r"^(?:\W*(?:ok(?:ay)?|and|so|oh)\W+)*(?:and|also|plus|oh and|another one)\b|"
+    r"\b(?:too|as well)\W*$",
+    _FLAGS,
+)
+
+
 def plan_step(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step:
     if len(conv.turn) >= _MAX_CALLS_PER_TURN:
         return "Sorry, that got complicated. Could you ask me one thing at a time?"
@@ -1938,6 +1974,8 @@ def plan_step(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step
     if intent.kind == "undo":
         return _plan_undo(conv, tools)
     if intent.kind == "offer":
+        if conv.last_tool == ADD and _CONTINUING.search(conv.user_text):
+            return _plan_add(Intent("add", new_tasks=intent.new_tasks), conv, tools)
         title = intent.new_tasks[0].title
         return f"{_OFFER_MARKER} '{title}' to your list? Say yes and I'll add it."
     return _CANNED_REPLIES.get(intent.kind, UNKNOWN_TEXT)
