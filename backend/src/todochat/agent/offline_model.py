@@ -23,7 +23,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -372,20 +372,31 @@ def parse_target(raw: str) -> Target:
     return Target(query=_strip_quotes(text))
 
 
+_ORDINAL_INSIDE = re.compile(
+    r"\b(?:the\s+)?(?:very\s+)?(?:" + "|".join(_ORDINAL_WORDS) + r")\b(?:\s+(?:one|task|item|"
+    r"todo|to-?do|entry|thing)\b)?(?:\s+(?:on|in|of)\s+(?:the|my)\s+(?:list|tasks)\b)?",
+    _FLAGS,
+)
+_POSITION_INSIDE = re.compile(
+    r"\b(?:(?:task|item|number|no\.?)\s*)?#?\d{1,2}(?:st|nd|rd|th)?\s+(?:one\s+)?(?:on|in|of)\s+"
+    r"(?:the|my)\s+(?:to-?do\s+)?list\b",
+    _FLAGS,
+)
+_REF_INSIDE = re.compile(r"\b(?:it|that one|this one|that task|this task)\b", _FLAGS)
+
+
 def loose_target(text: str) -> Target | None:
     """A target named somewhere inside a longer phrase: ids, then a position, then "it"."""
+    for pattern in (_POSITION_INSIDE, _ORDINAL_INSIDE):
+        found = pattern.search(text)
+        if found:
+            target = parse_target(found.group(0))
+            if target.ordinal:
+                return target
     ids = [int(m["id"]) for m in _EMBEDDED_ID.finditer(text)]
     if ids:
         return Target(ids=tuple(dict.fromkeys(ids)))
-    words = text.lower().split()
-    for size in (4, 3, 2, 1):
-        for start in range(len(words) - size + 1):
-            target = parse_target(" ".join(words[start : start + size]))
-            if target.ordinal:
-                return target
-    if re.search(r"\b(?:it|that one|this one|that task|this task)\b", text, _FLAGS):
-        return Target(ref=True)
-    return None
+    return Target(ref=True) if _REF_INSIDE.search(text) else None
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -1161,15 +1172,20 @@ _CLAUSE_BREAK = re.compile(
 _ANAPHOR = re.compile(r"\b(?:it|that|this|them)\b", _FLAGS)
 
 
+_COMPOUND_MAX_CHARS = 300  # two short clauses; longer text is not split
+_COMPOUND_MAX_BREAKS = 3  # only the last breaks: the action on "it" ends the message
+
+
 def _compound_intent(text: str) -> Intent | None:
-    if not _ANAPHOR.search(text):
+    if len(text) > _COMPOUND_MAX_CHARS or not _ANAPHOR.search(text):
         return None
-    for brk in reversed(list(_CLAUSE_BREAK.finditer(text))):
+    breaks = list(_CLAUSE_BREAK.finditer(text))[-_COMPOUND_MAX_BREAKS:]
+    for brk in reversed(breaks):
         left, right = text[: brk.start()].strip(), text[brk.end() :].strip()
         if not left or not right:
             continue
         for action_text, other_text in ((right, left), (left, right)):
-            action = _parse_clean(clean_message(action_text))
+            action = _parse_clean(clean_message(action_text), _CLAUSE_RULES)
             if action.kind not in _TOOL_FOR_KIND or not action.target.ref:
                 continue
             target = _clause_target(other_text)
@@ -1182,7 +1198,7 @@ def _compound_intent(text: str) -> Intent | None:
 
 def _clause_target(text: str) -> Target | None:
     """The task a descriptive clause is about, or None when it says something else."""
-    other = _parse_clean(clean_message(text))
+    other = _parse_clean(clean_message(text), _CLAUSE_RULES)
     if other.kind in _TOOL_FOR_KIND and not other.target.ref:
         return other.target
     if other.kind not in ("unknown", "again"):
@@ -1211,10 +1227,16 @@ _RULES = (
 )
 
 
-def _parse_clean(cleaned: Cleaned) -> Intent:
+# Clauses of a compound message are parsed without splitting them again.
+_CLAUSE_RULES = tuple(rule for rule in _RULES if rule is not _compound_intent)
+
+
+def _parse_clean(
+    cleaned: Cleaned, rules: Sequence[Callable[[str], Intent | None]] = _RULES
+) -> Intent:
     if not cleaned.text:
         return Intent(cleaned.social or "unknown")
-    for rule in _RULES:
+    for rule in rules:
         intent = rule(cleaned.text)
         if intent is not None:
             return intent
