@@ -179,11 +179,46 @@ class Cleaned:
     text: str
     social: Kind | None  # "greet"/"thanks" when the message opened with one
     correction: bool = False  # opened with "actually", "no", "sorry", "wait"...
+    request: bool = False  # asked of the assistant ("can you ...", "...?"), not a bare note
+
+
+# "mind adding X?": a polite request phrased with a gerund.
+_GERUNDS = {
+    "adding": "add",
+    "deleting": "delete",
+    "removing": "remove",
+    "marking": "mark",
+    "renaming": "rename",
+    "changing": "change",
+    "updating": "update",
+    "showing": "show",
+    "listing": "list",
+    "completing": "complete",
+    "ticking": "tick",
+    "checking": "check",
+    "putting": "put",
+    "creating": "create",
+    "crossing": "cross",
+    "editing": "edit",
+    "writing": "write",
+}
+_GERUND_REQUEST = re.compile(
+    r"^(?:would you |do you |could you )?(?:mind|consider|try)\s+(?P<verb>"
+    + "|".join(_GERUNDS)
+    + r")\b",
+    _FLAGS,
+)
+# Openers that address the assistant: "can you buy milk?" is a request, "buy milk" a note.
+_REQUEST_OPENER = re.compile(
+    r"^(?:can|could|would|will)\s+(?:you|u)\b|^(?:please\s+)?(?:i'?d like you|i want you)\b",
+    _FLAGS,
+)
 
 
 def clean_message(message: str) -> Cleaned:
     """Normalise quotes/whitespace and strip fillers that carry no intent."""
     text = " ".join(message.translate(_QUOTE_MAP).split())
+    request = text.endswith("?") or bool(_REQUEST_OPENER.match(text))
     text = _ARROW.sub(" to ", _TRAILING_PUNCT.sub("", text))
     social: Kind | None = None
     correction = False
@@ -200,7 +235,11 @@ def clean_message(message: str) -> Cleaned:
         )
         text = rest
     text = _TRAILING_PUNCT.sub("", _TRAILING_FILLER.sub("", text))
-    return Cleaned(text, social, correction)
+    gerund = _GERUND_REQUEST.match(text)
+    if gerund:
+        text = _GERUNDS[gerund["verb"].lower()] + text[gerund.end() :]
+        request = True
+    return Cleaned(text, social, correction, request)
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,6 +674,11 @@ _DELETE_VERB = (
 _DELETE = (
     re.compile(rf"^{_DELETE_VERB}\s+(?P<target>.+)$", _FLAGS),
     re.compile(
+        r"^(?P<target>.+?)\s+(?:can|could|may|should)\s+(?:go|be\s+(?:deleted|removed|binned|"
+        r"dropped|scrapped|trashed|cancell?ed)|come off(?:\s+(?:the|my)\s+list)?)(?:\s+now)?$",
+        _FLAGS,
+    ),
+    re.compile(
         r"^(?:take|cross|strike)\s+(?P<target>.+?)\s+(?:off|out)\s+(?:of\s+)?(?:my|the)\s+"
         r"(?:to-?do\s+)?list$",
         _FLAGS,
@@ -644,7 +688,7 @@ _DELETE = (
 _NO_LONGER = (
     re.compile(
         r"^(?:i\s+|we\s+)?(?:do not|don'?t|no longer|won'?t|will not|do no longer)\s+"
-        r"(?:really\s+)?(?:need|have|want)\s+(?:to\s+)?(?P<target>.+?)"
+        r"(?:really\s+)?(?:be\s+)?(?:need|have|want)(?:ing)?\s+(?:to\s+)?(?P<target>.+?)"
         r"(?:\s+(?:any\s?more|any longer|after all|now|either))?$",
         _FLAGS,
     ),
@@ -698,7 +742,8 @@ _PAST_TENSE = re.compile(
 # first, then the participle of the title's verb.
 _REPORT = re.compile(
     r"^(?P<subject>.+?)\s+(?:(?:is|are|was|were|has been|have been|had been|been|got|now|all|"
-    r"already|finally|just|also)\s+)*(?P<verb>[a-z]+)(?:\s+(?:now|too|already|as well|at last|"
+    r"already|finally|just|also)\s+)*(?P<verb>[a-z]+)(?:\s+(?:out|off|up|down|away|back|in|over))?"
+    r"(?:\s+(?:now|too|already|as well|at last|"
     r"finally|today|yesterday|earlier|this morning))*$",
     _FLAGS,
 )
@@ -710,14 +755,17 @@ _ADD_VERB = re.compile(
 )
 # Verbs that only mean "add" when followed by a task noun ("make a task to ...").
 _ADD_VERB_NEEDS_NOUN = re.compile(
-    r"^(?:create|make|new|set up|log|record|start|insert|open)\s+(?P<rest>(?:(?:a|an|"
-    r"one|another|new|the)\s+)*(?:task|todo|to-do|item|reminder|entry|note)s?\b.*)$",
+    r"^(?:create|make|new|set up|log|record|start|insert|open|save|enter|schedule)\s+"
+    r"(?P<rest>(?:(?:a|an|one|another|new|the)\s+)*(?:task|todo|to-do|to do|item|reminder|entry|"
+    r"note)s?\b.*)$",
     _FLAGS,
 )
 _ADD_NOUN_HEAD = re.compile(
     r"^(?:(?:the following|these|those)\b\s*|(?:a|an|one|another|this|some|two|three|four|few|"
-    r"\d+)\s+)?(?:more\s+|new\s+|other\s+)?(?:(?:tasks?|todos?|to-dos?|items?|reminders?|entry|"
-    r"entries|notes?|ones?)\b)?\s*(?:(?:called|named|titled|that says|saying|to|for|about)\b|"
+    r"five|several|"
+    r"\d+)\s+)?(?:more\s+|new\s+|other\s+)?(?:(?:tasks?|todos?|to-dos?|to dos?|items?|"
+    r"reminders?|entry|entries|notes?|ones?|things)\b)?\s*(?:(?:called|named|titled|that says|"
+    r"saying|to|for|about)\b|"
     r"[:\-\u2014])?\s*",
     _FLAGS,
 )
@@ -728,7 +776,7 @@ _ADD_PLURAL = re.compile(
     r"^(?:the following|these|some|two|three|four|few|several|\d+)\b|^tasks\b", _FLAGS
 )
 _ADD_NOUN_LED = re.compile(
-    r"^(?:new\s+)?(?:task|todo|to-do|reminder|note to self|note|item)\s*[:\-\u2014]\s*"
+    r"^(?:new\s+)?(?:task|todo|to-do|to do|reminder|note to self|note|item)\s*[:\-\u2014]\s*"
     r"(?P<title>.+)$",
     _FLAGS,
 )
@@ -786,7 +834,7 @@ _LIST_ASK = re.compile(
     r"anything|any|everything|do i|have i|did i|am i|is|are|is there|are there|how many|my|all|"
     r"pending|completed|finished|done|open|remaining|outstanding|check|read|pull up|bring up|"
     r"look|have a look|take a look|review|recap|summari[sz]e|go (?:through|over)|run through|"
-    r"got|remind me)\b",
+    r"got|remind me|gimme|how's|how is|how are|how does|how do)\b",
     _FLAGS,
 )
 # "haven't finished", "not done yet": pending, although "finished"/"done" is in the sentence.
@@ -926,8 +974,8 @@ def _is_past_tense(word: str) -> bool:
 
 def _past_tense_intent(text: str) -> Intent | None:
     match = _PAST_TENSE.match(text)
-    if not match or not _is_past_tense(match["verb"]):
-        return None
+    if not match or not _is_past_tense(match["verb"]) or match["rest"].lower().startswith("to "):
+        return None  # "I've got to renew X" is a plan, not a report
     # The verb stays in the query: "walked the dog" must match the title "Walk the dog".
     return Intent("complete", target=Target(query=f"{match['verb']} {match['rest']}"))
 
@@ -964,6 +1012,7 @@ def _add_titles(rest: str, *, by_verbs: bool = False) -> Intent | None:
         rest = inner["title"]
     if not rest:
         return None
+    rest = re.sub(r"\s+(?:too|as well)$", "", rest, flags=_FLAGS)
     parts = _split_items(rest, plural=plural, by_verbs=by_verbs)
     tasks = tuple(t for t in (split_description(p) for p in parts) if t.title)
     return Intent("add", new_tasks=tasks) if tasks else None
@@ -1101,7 +1150,13 @@ _CONFIRM = re.compile(
     _FLAGS,
 )
 # Words after a leading verb that show the message is a request to us, not a task.
-_ADDRESSEE = _wordset("me us you yourself i it that this something anything")
+_ADDRESSEE = _wordset("me us you yourself i it that this something anything away lost ahead on")
+# General verbs that open idioms as often as tasks ("get well soon", "take a break"): a bare
+# message led by one of them is offered, not added.
+_GENERAL_VERBS = _wordset(
+    """get go do make take have look see set start stop put keep move run leave help find check
+    try give turn come change follow"""
+)
 
 
 def _confirm_intent(text: str) -> Intent | None:
@@ -1201,7 +1256,7 @@ def _clause_target(text: str) -> Target | None:
     other = _parse_clean(clean_message(text), _CLAUSE_RULES)
     if other.kind in _TOOL_FOR_KIND and not other.target.ref:
         return other.target
-    if other.kind not in ("unknown", "again"):
+    if other.kind not in ("unknown", "again", "offer"):
         return None  # "add X, then mark it done" is two requests, not one
     return loose_target(text) or (Target(query=text) if keywords(text) else None)
 
@@ -1238,6 +1293,10 @@ def _parse_clean(
         return Intent(cleaned.social or "unknown")
     for rule in rules:
         intent = rule(cleaned.text)
+        if intent is not None and intent.kind == "offer":
+            # "buy cat food" is a note to self; "can you book a flight?" gets asked about.
+            general = cleaned.text.split()[0].lower() in _GENERAL_VERBS
+            return Intent("offer", new_tasks=intent.new_tasks, soft=cleaned.request or general)
         if intent is not None:
             return intent
     if cleaned.correction:
@@ -1996,7 +2055,8 @@ def plan_step(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step
     if intent.kind == "undo":
         return _plan_undo(conv, tools)
     if intent.kind == "offer":
-        if conv.last_tool == ADD and _CONTINUING.search(conv.user_text):
+        continuing = conv.last_tool == ADD and _CONTINUING.search(conv.user_text)
+        if not intent.soft or continuing:
             return _plan_add(Intent("add", new_tasks=intent.new_tasks), conv, tools)
         title = intent.new_tasks[0].title
         return f"{_OFFER_MARKER} '{title}' to your list? Say yes and I'll add it."
