@@ -328,7 +328,9 @@ _DIGITS_ONLY = re.compile(r"^(?:\d+\s*)+$")
 _NUMBER = re.compile(r"\d+")
 _PRONOUN = re.compile(
     r"^(?:it|its|that|this|them|that one|this one|that task|this task|that item|this item|"
-    r"the same one|same one|the previous one|the one i just (?:added|created|made|mentioned)|"
+    r"the same one|same one|the previous one|"
+    r"(?:the )?(?:one|task|item|thing|todo) (?:that )?(?:i|we|you) (?:just )?(?:added|created|made|"
+    r"mentioned|put in|wrote down)|"
     r"the (?:new|latest|newest) one|the one|(?:it|that|this)(?: one)? too)$",
     _FLAGS,
 )
@@ -389,7 +391,15 @@ _POSITION_ON_LIST = re.compile(
 )
 
 
+_TIME_TAIL = re.compile(
+    r"\s+(?:just now|right now|now|earlier|today|yesterday|already|at last|finally|"
+    r"this (?:morning|afternoon|evening))$",
+    _FLAGS,
+)
+
+
 def parse_target(raw: str) -> Target:
+    raw = _TIME_TAIL.sub("", raw.strip())
     on_list = _POSITION_ON_LIST.match(raw.strip())
     if on_list and int(on_list["n"]) > 0:
         return Target(ordinal=int(on_list["n"]))
@@ -571,6 +581,8 @@ _NOT_COMPLETION = _wordset(
     interested worried scared married stressed confused annoyed surprised pleased supposed
     based located allowed expected required overdue"""
 )
+# After an object ("the oil changed"), fewer forms exclude a report of completion.
+_NOT_REPORTED = _NOT_COMPLETION - _wordset("changed updated renamed marked listed")
 # Verbs that open task titles; a correction without one keeps the old verb ("Buy" + "oat milk").
 _TASK_VERBS = _wordset(
     """add answer apply arrange ask back bake book bring buy call cancel change charge check
@@ -793,7 +805,8 @@ _REMIND_QUESTION = re.compile(r"^remind me (?:of\s+)?(?:what|which|how many|my|a
 # "I need to X" / "I'd like to X": a new task, unless X is itself a request ("see my list").
 _NEED = re.compile(
     r"^(?:that\s+)?(?:(?:i|we)(?:\s+|(?=')))?(?:(?:really|still|also|definitely|just)\s+)*"
-    r"(?:need to|have to|must|should|gotta|got to|'ve got to|ought to|'ll have to|will have to|"
+    r"(?:(?:'m|am|are|'re)\s+(?:going to|gonna)\s+(?:need|have)\s+to|(?:'ll|will)\s+need\s+to|"
+    r"need to|have to|must|should|gotta|got to|'ve got to|ought to|'ll have to|will have to|"
     r"'d better|had better|better|want to|wanna|'d like to|would like to|'d love to)"
     r"\s+(?:(?:really|also|definitely|still|just)\s+)*(?P<title>.+)$",
     _FLAGS,
@@ -986,7 +999,10 @@ def _report_intent(text: str) -> Intent | None:
     if not match or _PERSON.match(text) or _QUESTION_HEAD.match(text):
         return None
     verb = match["verb"].lower()
-    reports_done = verb in ("done", "finished", "completed") or _is_past_tense(verb)
+    reports_done = verb in ("done", "finished", "completed") or (
+        (verb in _IRREGULAR_PAST or (len(verb) > 4 and verb.endswith("ed")))
+        and verb not in _NOT_REPORTED
+    )
     if reports_done and keywords(match["subject"]):
         return Intent("complete", target=Target(query=text), soft=True)
     return None
