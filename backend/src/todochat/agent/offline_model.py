@@ -392,7 +392,8 @@ _POSITION_ON_LIST = re.compile(
 
 
 _TIME_TAIL = re.compile(
-    r"\s+(?:just now|right now|now|earlier|today|yesterday|already|at last|finally|"
+    r"\s+(?:just now|right now|now|earlier|today|yesterday|already|at last|finally|tomorrow|"
+    r"tonight|later|soon|asap|"
     r"this (?:morning|afternoon|evening))$",
     _FLAGS,
 )
@@ -814,7 +815,7 @@ _NEED = re.compile(
 _COMMAND_HEAD = re.compile(
     r"^(?:add|create|delete|remove|erase|mark|complete|check off|tick off|rename|change|update|"
     r"edit|list|show|see|view|display|look|have a look|take a look|review|get rid of|cancel|"
-    r"put|jot|note down|write down)\b",
+    r"put|jot|note down|write down|know|find out|hear)\b",
     _FLAGS,
 )
 
@@ -847,7 +848,8 @@ _LIST_ASK = re.compile(
     r"anything|any|everything|do i|have i|did i|am i|is|are|is there|are there|how many|my|all|"
     r"pending|completed|finished|done|open|remaining|outstanding|check|read|pull up|bring up|"
     r"look|have a look|take a look|review|recap|summari[sz]e|go (?:through|over)|run through|"
-    r"got|remind me|gimme|how's|how is|how are|how does|how do)\b",
+    r"got|remind me|gimme|how's|how is|how are|how does|how do|know|find out|update me|"
+    r"fill me in|catch me up)\b",
     _FLAGS,
 )
 # "haven't finished", "not done yet": pending, although "finished"/"done" is in the sentence.
@@ -996,7 +998,7 @@ def _past_tense_intent(text: str) -> Intent | None:
 def _report_intent(text: str) -> Intent | None:
     """ "the plants are watered", "groceries bought": a statement that something got done."""
     match = _REPORT.match(text)
-    if not match or _PERSON.match(text) or _QUESTION_HEAD.match(text):
+    if not match or _PERSON.match(text) or _NOT_A_COMMAND.search(text):
         return None
     verb = match["verb"].lower()
     reports_done = verb in ("done", "finished", "completed") or (
@@ -1089,6 +1091,8 @@ def _need_intent(text: str) -> Intent | None:
     title = match["title"]
     while (inner := _REMIND.match(title) or _NEED.match(title)) is not None:
         title = inner["title"]
+    if _PERSON.match(title):
+        return None  # "should I delete task 3?" asks us something
     if _COMMAND_HEAD.match(title):
         nested = parse_intent(title)
         # "I need to delete task 4" is a request; "I need to cancel the gym" is a new task.
@@ -1190,15 +1194,22 @@ def _offer_intent(text: str) -> Intent | None:
     return Intent("offer", new_tasks=(task,)) if task.title else None
 
 
+# Negated, hedged or questioning messages never trigger an action from loose cue words.
+_NOT_A_COMMAND = re.compile(
+    r"^(?:did|have|has|was|were|do|does|why|when|where|whose|should|shall|could|would|will|can|"
+    r"may|might|if)\b|\b(?:not|never|don'?t|do not|doesn'?t|didn'?t|won'?t|isn'?t|aren'?t|"
+    r"haven'?t|no|maybe|perhaps|might|later|whether|if)\b",
+    _FLAGS,
+)
+
+
 def _cue_intent(text: str) -> Intent | None:
     """Keyword classifier: one kind of action word anywhere, and an unmistakable target.
 
     Only explicit ids, a list position or "it" are accepted here, never title words: a
     destructive action on a guessed task is worse than asking.
     """
-    if _QUESTION_HEAD.match(text) or re.match(
-        r"^(?:did|have|has|was|were|do|does)\b", text, _FLAGS
-    ):
+    if _QUESTION_HEAD.match(text) or _NOT_A_COMMAND.search(text):
         return None
     cue_sets: tuple[tuple[Kind, re.Pattern[str]], ...] = (
         ("complete", _COMPLETE_CUES),
