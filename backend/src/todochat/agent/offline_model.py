@@ -593,7 +593,10 @@ _TASK_VERBS = _wordset(
     pack paint pay phone pick plan plant post prep prepare print put read rebook recycle remind
     renew repair replace reply research reserve return review ring run schedule see sell send
     set sew shop sign sort start study submit swap take talk tell text tidy top train update
-    upload vacuum visit wash watch water wipe wrap write"""
+    upload vacuum visit wash watch water wipe wrap write walk attend bathe celebrate declutter
+    defrost donate draft dust exercise fetch grab groom mend message polish practice practise
+    proofread rake reschedule respond revise scan shovel ship shred sweep thank trim unpack
+    weed"""
 )
 
 # --------------------------------------------------------------------------------------------
@@ -834,8 +837,8 @@ _GREET = re.compile(
     r"^(?:hi|hello|hey|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening|day))\b", _FLAGS
 )
 
-# List questions are recognised by a scored match: a request/question opener, and a word about
-# the list itself or about what is (not) done.
+# A list question needs two signals: a request or question opener (show, what, do I, ...) and a
+# word about the list itself or about what is (not) done. Bare list nouns ("my tasks") also list.
 _LIST_TOPIC = re.compile(
     r"\b(?:tasks?|to-?dos?|to do|list|plate|agenda|schedule|items|things|stuff|left|pending|"
     r"remaining|remains?|outstanding|open|incomplete|unfinished|done|complete|completed|"
