@@ -70,6 +70,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await database.dispose()
 
 
+_NOT_JSON = "Request body is not valid JSON"
+
+
 def _error(
     status: int, detail: str, headers: dict[str, str] | None = None, **extra: object
 ) -> JSONResponse:
@@ -88,6 +91,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else None
         if first is None:
             detail = "Invalid request"
+        elif first.type == "json_invalid":
+            detail = _NOT_JSON
         elif first.type == "value_error":
             # Our own validators already speak in sentences ("Message cannot be empty").
             detail = first.msg.removeprefix("Value error, ")
@@ -98,6 +103,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI answers 400 when a JSON body is not even UTF-8; to a client that is the
+            # same mistake as malformed JSON, which is 422 everywhere else.
+            return _error(422, _NOT_JSON)
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         return _error(exc.status_code, detail, getattr(exc, "headers", None))
 
@@ -105,7 +114,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    docs = settings.docs_enabled
+    docs = settings.docs_on
     app = FastAPI(
         title="todochat",
         version=__version__,
