@@ -41,6 +41,7 @@ class Endpoint:
     method: str
     path: str
     operation: dict[str, Any]
+    route: APIRoute | None = None
 
     @property
     def label(self) -> str:
@@ -80,7 +81,7 @@ def _endpoints() -> list[Endpoint]:
         if isinstance(route, APIRoute):
             for method in sorted(context.methods or ()):
                 operation = OPENAPI["paths"][path][method.lower()]
-                found.append(Endpoint(method, path, operation))
+                found.append(Endpoint(method, path, operation, route))
         elif isinstance(route, Mount):
             # A mounted app (an MCP endpoint, say) is not in the OpenAPI document: probe it bare.
             found.append(Endpoint("POST", path, {}))
