@@ -77,13 +77,12 @@ class RequestContextMiddleware:
         )
         started = time.perf_counter()
         status = 500
-        response_started = False
         is_docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
 
         started_flag = [False]
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
                 started_flag[0] = True
                 status = message["status"]
