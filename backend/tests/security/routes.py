@@ -28,6 +28,9 @@ PUBLIC = {
     ("GET", "/health/live"),
     ("POST", "/api/auth/signup"),
     ("POST", "/api/auth/signin"),
+    # OAuth protected-resource metadata: MCP clients read it before they have a token.
+    ("GET", "/.well-known/oauth-protected-resource/mcp"),
+    ("GET", "/.well-known/oauth-protected-resource"),
 }
 # Served by FastAPI itself, switched off in production (see test_hardening).
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -82,11 +85,15 @@ def _endpoints() -> list[Endpoint]:
             for method in sorted(context.methods or ()):
                 operation = OPENAPI["paths"][path][method.lower()]
                 found.append(Endpoint(method, path, operation, route))
-        elif isinstance(route, Mount):
-            # A mounted app (an MCP endpoint, say) is not in the OpenAPI document: probe it bare.
+        elif path in DOCS:
+            continue
+        elif isinstance(route, Mount) or not context.methods:
+            # A mounted app or an any-method endpoint (/mcp) is not in the OpenAPI document:
+            # it is probed with a JSON POST.
             found.append(Endpoint("POST", path, {}))
-        elif path not in DOCS:
-            found.extend(Endpoint(m, path, {}) for m in sorted(context.methods or ()))
+        else:
+            methods = sorted(set(context.methods) - {"HEAD", "OPTIONS"})
+            found.extend(Endpoint(m, path, {}) for m in methods)
     return found
 
 
@@ -164,7 +171,11 @@ def request_for(endpoint: Endpoint, *, path_user: str, objects: dict[str, int]) 
     path = endpoint.path.replace("{user_id}", path_user)
     for name, value in objects.items():
         path = path.replace("{" + name + "}", str(value))
-    request: dict[str, Any] = {"method": endpoint.method, "url": path}
+    # 127.0.0.1: the host the MCP endpoint accepts by default (it refuses foreign Host headers).
+    request: dict[str, Any] = {"method": endpoint.method, "url": f"http://127.0.0.1{path}"}
     if endpoint.body_schema is not None:
         request["json"] = example(endpoint.body_schema, objects=objects)
+    elif endpoint.route is None and endpoint.method == "POST":
+        request["json"] = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        request["headers"] = {"Accept": "application/json, text/event-stream"}
     return request

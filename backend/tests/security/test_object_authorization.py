@@ -53,10 +53,12 @@ async def test_every_route_not_public_by_name_refuses_a_missing_or_bad_token(
 ) -> None:
     owner = User()
     request = request_for(endpoint, path_user=owner.id, objects={k: 1 for k in OBJECT_KINDS})
-    r = await client.request(**request)
+    headers = request.pop("headers", {})
+    r = await client.request(**request, headers=headers)
     assert r.status_code == 401, (endpoint.label, r.status_code, r.text)
-    assert r.headers["www-authenticate"] == "Bearer"
-    r = await client.request(**request, headers={"Authorization": "Bearer not.a.token"})
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    bad = {**headers, "Authorization": "Bearer not.a.token"}
+    r = await client.request(**request, headers=bad)
     assert r.status_code == 401
 
 
@@ -162,3 +164,61 @@ async def test_a_path_that_only_looks_like_mine_is_not_mine(client, variant) -> 
         assert r.status_code == 200
     else:
         assert r.status_code in (403, 422), r.text
+
+
+# --- the same tools over /mcp, as outside MCP clients reach them ------------------------------
+
+
+async def mcp_call(
+    client: httpx.AsyncClient, user: User, tool: str, arguments: dict[str, object]
+) -> dict[str, object]:
+    r = await client.post(
+        "http://127.0.0.1/mcp",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments},
+        },
+        headers={**user.headers, "Accept": "application/json, text/event-stream"},
+    )
+    assert r.status_code == 200, r.text
+    result: dict[str, object] = r.json()["result"]
+    return result
+
+
+@pytest.mark.parametrize(
+    ("tool", "extra"),
+    [
+        ("complete_task", {}),
+        ("delete_task", {}),
+        ("update_task", {"title": "pwned"}),
+        ("complete_task", {"user_id": "OWNER"}),
+        ("delete_task", {"user_id": "OWNER"}),
+        ("update_task", {"title": "pwned", "user_id": "OWNER"}),
+    ],
+    ids=["complete", "delete", "update", "complete-as", "delete-as", "update-as"],
+)
+async def test_over_mcp_my_task_ids_are_not_found_for_another_user(
+    app: FastAPI, client: httpx.AsyncClient, tool: str, extra: dict[str, str]
+) -> None:
+    owner = await make_owner(client)
+    attacker = User()
+    before = await snapshot(app, owner.user.id, attacker.id)
+    arguments = {"task_id": owner.objects["task_id"], **extra}
+    if arguments.get("user_id") == "OWNER":
+        arguments["user_id"] = owner.user.id
+    result = await mcp_call(client, attacker, tool, arguments)
+    assert result.get("isError") or "not found" in str(result), result
+    assert owner.marker not in str(result)
+    assert await snapshot(app, owner.user.id, attacker.id) == before
+    listed = await mcp_call(client, attacker, "list_tasks", {"status": "all"})
+    assert owner.marker not in str(listed)
+    # Control: the owner's own token reaches the task over the same transport.
+    result = await mcp_call(
+        client,
+        owner.user,
+        tool,
+        {"task_id": owner.objects["task_id"], **{k: v for k, v in extra.items() if k != "user_id"}},
+    )
+    assert not result.get("isError") and "not found" not in str(result), result
