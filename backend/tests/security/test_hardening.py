@@ -180,6 +180,29 @@ async def test_an_unexpected_error_is_a_bare_500_with_headers_and_no_trace_in_th
         assert secret not in logs
 
 
+async def test_chat_is_rate_limited_per_user_and_a_refused_turn_stores_nothing(
+    database_url,
+) -> None:
+    running = await start_app(make_settings(database_url, rate_limit_chat="2/minute"))
+    user, other = User(), User()
+    try:
+        async with running.client() as client:
+            for _ in range(2):
+                r = await client.post(
+                    user.url("/chat"), json={"message": "hi"}, headers=user.headers
+                )
+                assert r.status_code == 200
+            stored = await snapshot(running.app, user.id)
+            r = await client.post(user.url("/chat"), json={"message": "hi"}, headers=user.headers)
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+            assert_hardened(r)
+            assert await snapshot(running.app, user.id) == stored
+            r = await client.post(other.url("/chat"), json={"message": "hi"}, headers=other.headers)
+            assert r.status_code == 200  # one user's budget is not another's
+    finally:
+        await running.stop()
+
+
 # --- CORS ------------------------------------------------------------------------------------
 
 ALLOWED = "https://app.example.com"

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from tests.conftest import RunningApp, User
 from tests.security.support import OWNED_TABLES, snapshot
+from todochat.agent.instructions import INSTRUCTIONS as SYSTEM_PROMPT
 from todochat.agent.runner import MAX_TURNS_REPLY
 from todochat.models import metadata
 
@@ -253,8 +254,10 @@ async def test_the_model_is_offered_the_five_task_tools_and_never_a_user(
         for parameters in offered.values():
             assert "user_id" not in parameters["properties"]
             assert parameters.get("additionalProperties") is False
-        # The model is never told who the user is: it has no use for it.
+        # The model is never told who the user is: it has no use for it. Its instructions are
+        # the fixed text of the product, with nothing secret or personal to leak.
         assert user.id not in json.dumps(request)
+        assert request["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
 
 
 async def test_a_runaway_model_is_stopped_after_the_turn_limit(
@@ -271,6 +274,36 @@ async def test_a_runaway_model_is_stopped_after_the_turn_limit(
         assert len(body["tool_calls"]) <= limit
         tasks = (await client.get(user.url("/tasks"), headers=user.headers)).json()
         assert len(tasks) == len(body["tool_calls"])
+
+
+async def test_the_models_tool_arguments_are_validated_like_any_input(
+    scripted_app: RunningApp, upstream: FakeUpstream
+) -> None:
+    user = User()
+    hostile = "'; DROP TABLE tasks; --"
+    moves = [
+        ("add_task", {"title": "x" * 201}),
+        ("add_task", {"title": "   "}),
+        ("add_task", {"title": "ok", "description": "d" * 1001}),
+        ("complete_task", {"task_id": -1}),
+        ("complete_task", {"task_id": 2**31}),
+        ("delete_task", {"task_id": "1 OR 1=1"}),
+        ("list_tasks", {"status": "all' OR '1'='1"}),
+        ("add_task", {"title": hostile}),
+    ]
+    upstream.behaviour.script.append(tool_calls(*moves))
+    async with scripted_app.client() as client:
+        before = await everything_but(scripted_app.app, user.id)
+        body = await chat(client, user, "go")
+        calls = body["tool_calls"]
+        assert len(calls) == len(moves)
+        for call in calls[:-1]:
+            assert "error" in call["result"], call
+        assert calls[-1]["result"]["status"] == "created"
+        tasks = (await client.get(user.url("/tasks"), headers=user.headers)).json()
+        # Only the last one was written, and as plain text: SQL in a title is just a title.
+        assert [t["title"] for t in tasks] == [hostile]
+        assert await everything_but(scripted_app.app, user.id) == before
 
 
 # --- the built-in offline model, told the same things -----------------------------------------
