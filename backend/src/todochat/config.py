@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    docs_enabled: bool = True
+    # None means "by environment": on in development, off in production unless asked for.
+    docs_enabled: bool | None = None
     metrics_enabled: bool = True
     max_body_bytes: int = 1_048_576
     shutdown_timeout_s: int = Field(default=30, ge=1)
@@ -61,6 +62,9 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     access_token_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
     max_token_bytes: int = 8192
+    # After refetching the JWKS for an unknown `kid`, no new refetch for this long: random kids
+    # must not turn every request into a fetch.
+    jwt_jwks_cooldown_s: float = Field(default=30, ge=0)
 
     model_provider: Literal["offline", "openai"] | None = None
     openai_api_key: SecretStr | None = None
@@ -124,6 +128,12 @@ class Settings(BaseSettings):
             if secret.lower() in _PLACEHOLDERS or "change" in secret.lower():
                 raise ConfigError("BETTER_AUTH_SECRET is a placeholder; set a real random secret")
         return self
+
+    @property
+    def docs_on(self) -> bool:
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.app_env != "production"
 
     @property
     def jwt_secret(self) -> str:

@@ -12,7 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from todochat import __version__
 from todochat.agent.runner import AgentRuntime
@@ -101,6 +103,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("shutdown complete: database pool disposed", extra={"operation": "app.shutdown"})
 
 
+_NOT_JSON = "Request body is not valid JSON"
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def _error(
     status: int, detail: str, headers: dict[str, str] | None = None, **extra: object
 ) -> JSONResponse:
@@ -119,6 +133,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else None
         if first is None:
             detail = "Invalid request"
+        elif first.type == "json_invalid":
+            detail = _NOT_JSON
         elif first.type == "value_error":
             # Our own validators already speak in sentences ("Message cannot be empty").
             detail = first.msg.removeprefix("Value error, ")
@@ -128,15 +144,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(422, detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI answers 400 when a JSON body is not even UTF-8; to a client that is the
+            # same mistake as malformed JSON, which is 422 everywhere else.
+            return _error(422, _NOT_JSON)
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
-        return _error(exc.status_code, detail, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; the answer must list them all.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return _error(exc.status_code, detail, headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    docs = settings.docs_enabled
+    docs = settings.docs_on
     app = FastAPI(
         title="todochat",
         version=__version__,

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todochat.logs import conversation_id_var, request_id_var, user_id_var
@@ -157,7 +158,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -173,20 +174,31 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"Request body too large (max {self.max_bytes} bytes)"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body.encode()})
+        await _send_json(send, 413, _TooLarge.message(self.max_bytes))
 
 
-class _TooLarge(BaseException):
-    """Raised from `receive`. A BaseException so that FastAPI's body parsing, which turns any
-    Exception into a 400, lets it through to this middleware and its 413."""
+class _TooLarge(HTTPException):
+    """An HTTPException, so that FastAPI's body reader re-raises it (it turns any other error
+    into a 400) and the app's handler answers 413; raised outside FastAPI, caught above."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=self.message(max_bytes))
+
+    @staticmethod
+    def message(max_bytes: int) -> str:
+        return f"Request body too large (max {max_bytes} bytes)"
+
+
+async def _send_json(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

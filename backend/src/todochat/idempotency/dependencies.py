@@ -23,6 +23,8 @@ def idempotency_key(
         str | None,
         Header(
             alias="Idempotency-Key",
+            # Documented here, checked below with a readable message.
+            json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
             description=(
                 "Makes the request safe to retry: a repeat with the same key and body returns "
                 "the first answer (with `Idempotent-Replayed: true`) instead of acting again; "
