@@ -290,3 +290,15 @@ async def test_with_the_host_check_off_metadata_follows_the_host(database_url: s
             assert r.json() == {"detail": "Invalid Host header"}
     finally:
         await running.stop()
+
+
+async def test_without_a_token_the_answer_is_401_whatever_else_is_wrong(client) -> None:
+    """Authentication comes before the transport's own checks (content type, host)."""
+    for headers in (
+        {"Content-Type": "text/plain"},
+        {"Host": "evil.example", "Content-Type": "x/y"},
+    ):
+        r = await client.post("/mcp", content=b"not json-rpc", headers=headers)
+        assert r.status_code == 401, headers
+        assert r.json() == {"detail": "Not authenticated"}
+        assert r.headers["www-authenticate"].startswith("Bearer ")

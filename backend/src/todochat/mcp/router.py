@@ -140,10 +140,8 @@ class HttpMCP:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        refused = await self.refusal(request)
-        if refused is not None:
-            await refused(scope, receive, send)
-            return
+        # Authentication first: without a valid token the answer is always 401, whatever else
+        # is wrong with the request (a token-less DNS-rebinding request gets nothing either).
         header = request.headers.get("authorization")
         if not header:
             await self._unauthorized(request, NotAuthenticated())(scope, receive, send)
@@ -154,6 +152,10 @@ class HttpMCP:
         )
         if access is None:
             await self._unauthorized(request, InvalidToken())(scope, receive, send)
+            return
+        refused = await self.refusal(request)
+        if refused is not None:
+            await refused(scope, receive, send)
             return
         if request.method != "POST":
             # Stateless: no session to DELETE, and never a server-initiated message, so no GET
