@@ -147,3 +147,19 @@ async def test_redis_going_away_falls_back_to_per_instance_limits(database_url, 
         redis.kill()
         await a.stop()
         await b.stop()
+
+
+async def test_budget_headers_survive_an_error_answer(database_url) -> None:
+    """A limited route that then fails (404 here) still reports the remaining budget."""
+    from tests.conftest import User, make_settings, start_app
+
+    running = await start_app(make_settings(database_url, rate_limit_task_writes="5/minute"))
+    user = User()
+    try:
+        async with running.client() as c:
+            r = await c.delete(user.url("/tasks/999999"), headers=user.headers)
+            assert r.status_code == 404
+            assert r.headers["x-ratelimit-limit"] == "5"
+            assert r.headers["x-ratelimit-remaining"] == "4"
+    finally:
+        await running.stop()

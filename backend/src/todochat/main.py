@@ -124,11 +124,13 @@ def _error(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(_: Request, exc: AppError) -> JSONResponse:
-        return _error(exc.status_code, exc.detail, exc.headers)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        # A rate-limited route that fails later still tells the client its remaining budget.
+        budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
+        return _error(exc.status_code, exc.detail, {**budget, **(exc.headers or {})} or None)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = problems(list(exc.errors()))
         first = errors[0] if errors else None
         if first is None:
@@ -141,7 +143,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         else:
             field = ".".join(str(p) for p in first.loc if p not in ("body", "query", "path"))
             detail = f"{field}: {first.msg}" if field else first.msg
-        return _error(422, detail, errors=errors)
+        budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
+        return _error(422, detail, budget or None, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

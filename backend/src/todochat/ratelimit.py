@@ -107,7 +107,7 @@ class RateLimiter:
             with contextlib.suppress(Exception):
                 pool.disconnect()
 
-    async def check(self, *, scope: str, key: str, response: Response) -> None:
+    async def check(self, *, scope: str, key: str, request: Request, response: Response) -> None:
         if not self.enabled:
             return
         item = self.items[scope]
@@ -123,6 +123,7 @@ class RateLimiter:
                 self.metrics.rate_limited.labels(scope).inc()
             raise RateLimited(headers={**headers, "Retry-After": str(reset_in)})
         response.headers.update(headers)
+        request.state.rate_limit_headers = headers
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -135,16 +136,20 @@ def client_address(request: Request) -> str:
 
 
 async def _limit_auth(request: Request, response: Response) -> None:
-    await _limiter(request).check(scope="auth", key=client_address(request), response=response)
+    await _limiter(request).check(
+        scope="auth", key=client_address(request), request=request, response=response
+    )
 
 
 # Per-user limits run after authentication, so anonymous noise never spends a user's budget.
 async def _limit_chat(request: Request, response: Response, user: CurrentUser) -> None:
-    await _limiter(request).check(scope="chat", key=user.id, response=response)
+    await _limiter(request).check(scope="chat", key=user.id, request=request, response=response)
 
 
 async def _limit_task_write(request: Request, response: Response, user: CurrentUser) -> None:
-    await _limiter(request).check(scope="task_write", key=user.id, response=response)
+    await _limiter(request).check(
+        scope="task_write", key=user.id, request=request, response=response
+    )
 
 
 AuthRateLimit = Depends(_limit_auth)
