@@ -7,9 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LOCK := backend/requirements.lock
-HOST ?= 127.0.0.1
-PORT ?= 8000
+LOCK := backend/requirements-dev.lock
 PYTEST_ARGS ?=
 
 .PHONY: run test lint fmt typecheck migrate bench clean venv
@@ -28,7 +26,7 @@ migrate: $(STAMP)
 	cd backend && ../$(BIN)/alembic upgrade head
 
 run: $(STAMP)
-	cd backend && ../$(BIN)/todochat serve --host $(HOST) --port $(PORT)
+	cd backend && ../$(BIN)/todochat serve
 
 lint: $(STAMP)
 	cd backend && ../$(BIN)/ruff check . && ../$(BIN)/ruff format --check .

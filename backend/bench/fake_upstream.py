@@ -4,7 +4,8 @@ Default policy (stateless, so any number of conversations can share it): when th
 message is the user's, answer with an `add_task` tool call whose title is the user's text;
 once a tool result is in, answer with a short text. A turn therefore costs two upstream calls.
 Tests can instead queue scripted replies, make it stall, fail with a status, or drop the
-connection mid-answer. It counts calls and the time it spent answering.
+connection mid-answer, for every call or (as script entries: `fail()`, `stall()`, `drop()`)
+for one call. It counts calls and the time it spent answering.
 
 Run standalone: `python -m bench.fake_upstream --port 9100 --delay 0.5`.
 """
@@ -42,9 +43,24 @@ def text(content: str) -> dict[str, Any]:
     return {"text": content}
 
 
+def fail(status: int = 500) -> dict[str, Any]:
+    """A scripted call that answers with an error status."""
+    return {"fail_status": status}
+
+
+def stall(seconds: float) -> dict[str, Any]:
+    """A scripted call that waits this long, then answers by the default policy."""
+    return {"stall_s": seconds}
+
+
+def drop() -> dict[str, Any]:
+    """A scripted call whose connection is cut in the middle of the answer."""
+    return {"drop": True}
+
+
 def failure(status: int) -> dict[str, Any]:
-    """A scripted upstream error for one call."""
-    return {"status": status}
+    """A scripted upstream error for one call (same as `fail`)."""
+    return {"fail_status": status}
 
 
 @dataclass
@@ -151,26 +167,27 @@ class FakeUpstream:
         b.calls += 1
         if b.record_requests:
             b.requests.append(body)
+        reply = b.script.popleft() if b.script else None
+        if reply is not None and "stall_s" in reply:
+            await asyncio.sleep(reply["stall_s"])
+            reply = None
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
-        if b.fail_status is not None:
+        fail_status = (reply or {}).get("fail_status", b.fail_status)
+        if fail_status is not None:
             return JSONResponse(
                 {"error": {"message": "upstream exploded", "type": "server_error"}},
-                status_code=b.fail_status,
+                status_code=fail_status,
             )
-        if b.drop_connection:
+        if (reply is not None and reply.get("drop")) or b.drop_connection:
 
             async def broken() -> Any:
                 yield b'{"id": "chatcmpl-broken", "choi'
                 raise ConnectionResetError("dropped on purpose")
 
             return StreamingResponse(broken(), media_type="application/json")
-        reply = b.script.popleft() if b.script else default_policy(body.get("messages", []))
-        if "status" in reply:
-            return JSONResponse(
-                {"error": {"message": "scripted failure", "type": "server_error"}},
-                status_code=reply["status"],
-            )
+        if reply is None:
+            reply = default_policy(body.get("messages", []))
         return JSONResponse(_completion(body.get("model", "fake-model"), reply))
 
     def start(self) -> FakeUpstream:

@@ -26,9 +26,12 @@ from todochat.config import Settings
 from todochat.main import create_app
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
-PG_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+PG_ADMIN_URL = Settings(
+    _env_file=None,  # type: ignore[call-arg]
+    database_url=os.environ.get(
+        "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    ),
+).database_url
 ENGINES = ["sqlite", "postgres"]
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import time
 import uuid
 
 import jwt
 import pytest
 
-from tests.conftest import TEST_SECRET, User, token_for
+from tests.conftest import TEST_SECRET, User
 
 
 def _email() -> str:
@@ -84,53 +81,6 @@ async def test_invalid_signup_is_422_and_creates_nothing(client, body) -> None:
             "/api/auth/signin", json={"email": body["email"], "password": body["password"]}
         )
         assert r.status_code in (401, 422)
-
-
-def _b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def _malformed_tokens(user_id: str) -> dict[str, str]:
-    now = int(time.time())
-    good = token_for(user_id)
-    header, _payload, sig = good.split(".")
-    tampered = _b64({"sub": "someone-else", "exp": now + 3600})
-    return {
-        "garbage": "not-a-jwt",
-        "alg_none": _b64({"alg": "none", "typ": "JWT"})
-        + "."
-        + _b64({"sub": user_id, "exp": now + 60})
-        + ".",
-        "wrong_secret": token_for(user_id, secret="another-secret-another-secret-another-secret"),
-        "expired": token_for(user_id, ttl=-120),
-        "not_yet_valid": jwt.encode(
-            {"sub": user_id, "exp": now + 3600, "nbf": now + 600}, TEST_SECRET, algorithm="HS256"
-        ),
-        "no_sub": jwt.encode({"exp": now + 3600}, TEST_SECRET, algorithm="HS256"),
-        "no_exp": jwt.encode({"sub": user_id}, TEST_SECRET, algorithm="HS256"),
-        "hs512": jwt.encode({"sub": user_id, "exp": now + 3600}, TEST_SECRET, algorithm="HS512"),
-        "tampered_payload": f"{header}.{tampered}.{sig}",
-        "oversized": token_for(user_id, padding="x" * 10_000),
-        "empty_sub": jwt.encode({"sub": "", "exp": now + 3600}, TEST_SECRET, algorithm="HS256"),
-    }
-
-
-@pytest.mark.parametrize("kind", list(_malformed_tokens("u").keys()))
-async def test_each_malformed_token_is_401(client, kind) -> None:
-    user = User()
-    token = _malformed_tokens(user.id)[kind]
-    r = await client.get(user.url("/tasks"), headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 401, kind
-    assert r.headers["www-authenticate"] == "Bearer"
-    assert r.json() == {"detail": "Invalid or expired token"}
-
-
-async def test_missing_token_is_401(client, user) -> None:
-    r = await client.get(user.url("/tasks"))
-    assert r.status_code == 401
-    assert r.json() == {"detail": "Not authenticated"}
-    r = await client.get(user.url("/tasks"), headers={"Authorization": f"Basic {user.token}"})
-    assert r.status_code == 401
 
 
 async def test_token_of_user_never_signed_up_here_is_enough(client) -> None:

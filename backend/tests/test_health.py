@@ -51,3 +51,29 @@ async def test_openapi_documents_every_route_with_error_answers(client) -> None:
 async def test_unknown_route_is_json_404(client) -> None:
     r = await client.get("/nope")
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+
+
+async def test_unexpected_error_is_a_json_500_and_logs_no_stack_trace(database_url, caplog) -> None:
+    import logging
+
+    running = await start_app(make_settings(database_url))
+
+    async def explode() -> None:
+        raise RuntimeError("secret detail: SELECT * FROM users")
+
+    running.app.add_api_route("/explode", explode)
+    try:
+        with caplog.at_level(logging.INFO):
+            async with running.client() as c:
+                r = await c.get("/explode")
+        assert r.status_code == 500
+        assert r.json() == {"detail": "Internal server error"}
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "SELECT" not in r.text
+        [record] = [rec for rec in caplog.records if rec.getMessage() == "unhandled error"]
+        assert record.error_type == "RuntimeError"
+        assert record.exc_info is None
+        text = caplog.text
+        assert "Traceback" not in text and "SELECT" not in text and "secret detail" not in text
+    finally:
+        await running.stop()

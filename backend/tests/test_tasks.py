@@ -173,3 +173,32 @@ async def test_missing_task_is_404_with_contract_shape(client, user) -> None:
     r = await client.delete(user.url("/tasks/999999"), headers=user.headers)
     assert r.status_code == 404
     assert r.json() == {"detail": "Task 999999 not found"}
+
+
+async def test_edit_that_changes_nothing_keeps_updated_at(client, user) -> None:
+    task = await _create(client, user, "Same", description="same")
+    r = await client.put(
+        user.url(f"/tasks/{task['id']}"), json={"title": "Same"}, headers=user.headers
+    )
+    assert r.json()["updated_at"] == task["updated_at"]
+    r = await client.put(
+        user.url(f"/tasks/{task['id']}"), json={"description": ""}, headers=user.headers
+    )
+    assert r.json()["description"] is None
+    assert r.json()["updated_at"] > task["updated_at"]
+
+
+async def test_concurrent_signups_with_one_email_give_one_201_and_409s(client) -> None:
+    import asyncio
+    import uuid
+
+    body = {"email": f"race-{uuid.uuid4().hex[:8]}@example.com", "password": "password123"}
+    answers = await asyncio.gather(*(client.post("/api/auth/signup", json=body) for _ in range(4)))
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409]
+
+
+async def test_ids_are_never_reused_after_a_delete(client, user) -> None:
+    first = await _create(client, user, "Temporary")
+    await client.delete(user.url(f"/tasks/{first['id']}"), headers=user.headers)
+    second = await _create(client, user, "Next")
+    assert second["id"] > first["id"]

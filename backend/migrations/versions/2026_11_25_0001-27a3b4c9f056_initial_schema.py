@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("created_at", todochat.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", todochat.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.Column("created_at", todochat.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", todochat.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index(
@@ -75,6 +77,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,14 +1,18 @@
-"""`todochat serve` (migrate, then uvicorn), `todochat migrate`."""
+"""`todochat serve` (migrate, then uvicorn), `todochat migrate`, `todochat mcp` (stdio)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 
-from todochat.config import get_settings
+from todochat.config import ConfigError, Settings, get_settings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -22,7 +26,11 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def migrate(database_url: str | None = None) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    settings = get_settings() if database_url is None else Settings(database_url=database_url)
+    path = settings.sqlite_path()
+    if path is not None:  # a fresh checkout has no data/ directory yet
+        path.parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings.database_url), "head")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,8 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("migrate", help="apply migrations")
+    sub.add_parser(
+        "mcp",
+        help="serve the task tools to an MCP client over stdio, as the user of $TODOCHAT_TOKEN",
+        description="Apply migrations, then serve the task tools over stdin/stdout for the user "
+        "named by the token in TODOCHAT_TOKEN, on the configured DATABASE_URL. Logs go to stderr.",
+    )
     args = parser.parse_args(argv)
 
+    if args.command == "mcp":
+        sys.exit(mcp_stdio())
     settings = get_settings()
     if args.command == "migrate":
         migrate()
@@ -50,9 +66,46 @@ def main(argv: list[str] | None = None) -> None:
             workers=args.workers,
             access_log=False,
             log_config=None,
-            timeout_graceful_shutdown=30,
+            # On SIGTERM: stop accepting, let in-flight turns finish for up to this long,
+            # then cancel what is left and run the lifespan's shutdown (pool disposed).
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,
             proxy_headers=False,
         )
+
+
+def _fail(message: str) -> int:
+    print(f"todochat mcp: {message}", file=sys.stderr)
+    return 1
+
+
+def mcp_stdio() -> int:
+    """`todochat mcp`. Every refusal is one line on stderr and exit status 1: stdout is the
+    protocol, so nothing else may ever reach it."""
+    from todochat.logs import configure_logging
+    from todochat.mcp.stdio import TOKEN_ENV, StartupError, serve
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        return _fail(
+            f"{TOKEN_ENV} is not set. Sign up or sign in (POST /api/auth/signup or "
+            f"/api/auth/signin) and put the access_token of the answer in {TOKEN_ENV}."
+        )
+    try:
+        settings = Settings()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join(str(p) for p in problem["loc"]).upper() or "settings"
+        return _fail(f"invalid setting {field}: {problem['msg']}")
+    configure_logging(settings.log_level, stream=sys.stderr)
+    try:
+        asyncio.run(serve(settings, token))
+    except StartupError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -21,15 +22,30 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # `.env` in the working directory, else the repository root's (make run works in backend/).
+    # Empty values count as unset: `JWT_ISSUER=` must not mean "issuer is the empty string".
+    model_config = SettingsConfigDict(
+        env_file=("../.env", ".env"), extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     app_env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    docs_enabled: bool = True
+    # None means "by environment": on in development, off in production unless asked for.
+    docs_enabled: bool | None = None
+    metrics_enabled: bool = True
     max_body_bytes: int = 1_048_576
+    shutdown_timeout_s: int = Field(default=30, ge=1)
+    # Where clients reach this service (https://todo.example.com). Named in the MCP OAuth metadata;
+    # unset, it is taken from each request's Host.
+    public_url: str | None = None
+    # Host headers /mcp answers (DNS-rebinding protection): "name" allows any port, "name:port" one
+    # port, "*" turns the check off. PUBLIC_URL's host is always allowed.
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"]
+    )
 
     database_url: str = DEFAULT_SQLITE_URL
     # At most 30 connections per process, as with 10 + 20, but all kept once opened: overflow
@@ -39,10 +55,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout_s: float = Field(default=30, gt=0)
     db_pool_recycle_s: int = 3600
-    # Off: with asyncpg a pre-ping is three round trips (BEGIN, ping, ROLLBACK) per checkout,
-    # and `Database.run` already retries a unit whose connection turns out dead (see P2 in
+    # On (issue 2 requires it): a dropped connection is replaced before it is used. With asyncpg
+    # the ping is three round trips (BEGIN, ping, ROLLBACK) per checkout; switching it off saves
+    # them, and `Database.run` still retries a unit whose connection turns out dead (P2 in
     # specs/decisions.md).
-    db_pool_pre_ping: bool = False
+    db_pool_pre_ping: bool = True
     db_slow_ms: float = 100
     db_connect_timeout_s: float = Field(default=5, gt=0)
 
@@ -52,6 +69,9 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     access_token_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
     max_token_bytes: int = 8192
+    # After refetching the JWKS for an unknown `kid`, no new refetch for this long: random kids
+    # must not turn every request into a fetch.
+    jwt_jwks_cooldown_s: float = Field(default=30, ge=0)
 
     model_provider: Literal["offline", "openai"] | None = None
     openai_api_key: SecretStr | None = None
@@ -69,13 +89,29 @@ class Settings(BaseSettings):
     rate_limit_task_writes: str = "120/minute"
     rate_limit_auth: str = "10/minute"
     rate_limit_enabled: bool = True
+    rate_limit_key_prefix: str = "todochat"
+    rate_limit_redis_retry_s: float = Field(default=5, ge=0)
 
-    @field_validator("cors_origins", mode="before")
+    idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
+    idempotency_wait_s: float = Field(default=10, ge=0)
+    idempotency_lease_margin_s: float = Field(default=30, gt=0)
+
+    @field_validator("cors_origins", "mcp_allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin_only(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = urlsplit(value.strip())
+        if url.scheme not in ("http", "https") or not url.netloc or url.path.strip("/"):
+            raise ValueError("PUBLIC_URL must look like https://todo.example.com (no path)")
+        return f"{url.scheme}://{url.netloc}"
 
     @field_validator("database_url")
     @classmethod
@@ -99,6 +135,12 @@ class Settings(BaseSettings):
             if secret.lower() in _PLACEHOLDERS or "change" in secret.lower():
                 raise ConfigError("BETTER_AUTH_SECRET is a placeholder; set a real random secret")
         return self
+
+    @property
+    def docs_on(self) -> bool:
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.app_env != "production"
 
     @property
     def jwt_secret(self) -> str:

@@ -1,9 +1,10 @@
 """Engine, pool and the unit of work.
 
-Every transaction goes through `UnitOfWork.run`: it opens a short session, commits once, and
+Every transaction goes through `Database.run`: it opens a short session, commits once, and
 retries the whole unit on transient database errors. A failure while committing is never
-retried, because the write may already be durable; the caller gets a 503 and, if it sent an
-Idempotency-Key, can safely retry.
+blindly retried, because the write may already be durable: a caller that can tell (it wrote an
+idempotency record in the same transaction) passes `resolve`, which looks in a fresh
+transaction; otherwise the caller gets a 503 and, with an Idempotency-Key, can safely retry.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
@@ -34,6 +36,7 @@ from tenacity import (
 
 from todochat.config import Settings
 from todochat.errors import DatabaseUnavailable
+from todochat.metrics import Metrics
 
 log = logging.getLogger("todochat.db")
 T = TypeVar("T")
@@ -62,6 +65,14 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
+    # asyncpg raises its own errors, unwrapped, while the pool sets up a fresh connection that
+    # the server has just terminated ("connection is closed").
+    if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower():
+        return True
+    if isinstance(exc, asyncpg.PostgresError) and _sqlstate(exc) in _RETRYABLE_SQLSTATES:
+        return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
@@ -78,20 +89,20 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _is_db_failure(exc: BaseException) -> bool:
+    """The database is unreachable or unwell (503), as opposed to a statement that is wrong for
+    this data, such as a unique violation, which the caller handles."""
     return isinstance(
-        exc, DBAPIError | PoolTimeoutError | CommitOutcomeUnknown | ConnectionError | OSError
+        exc,
+        OperationalError
+        | InterfaceError
+        | PoolTimeoutError
+        | CommitOutcomeUnknown
+        | ConnectionError
+        | OSError,
     ) or is_transient(exc)
 
 
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning(
-        "transient database error, retrying",
-        extra={"attempt": state.attempt_number, "error_type": type(exc).__name__},
-    )
-
-
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, metrics: Metrics | None = None) -> AsyncEngine:
     url = settings.database_url
     if settings.is_sqlite:
         path = settings.sqlite_path()
@@ -103,6 +114,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,
             pool_pre_ping=settings.db_pool_pre_ping,
+            hide_parameters=True,
             connect_args={"timeout": 15},
         )
 
@@ -124,13 +136,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_timeout=settings.db_pool_timeout_s,
             pool_recycle=settings.db_pool_recycle_s,
             pool_pre_ping=settings.db_pool_pre_ping,
+            # Parameters are user data (task titles, messages): keep them out of error text.
+            hide_parameters=True,
             connect_args={"timeout": settings.db_connect_timeout_s},
         )
-    _install_slow_query_log(engine, settings.db_slow_ms)
+    _install_slow_query_log(engine, settings.db_slow_ms, metrics)
     return engine
 
 
-def _install_slow_query_log(engine: AsyncEngine, slow_ms: float) -> None:
+def _install_slow_query_log(engine: AsyncEngine, slow_ms: float, metrics: Metrics | None) -> None:
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _start(conn: Any, _cursor: Any, _stmt: str, _params: Any, _ctx: Any, _many: bool) -> None:
         conn.info.setdefault("query_start", []).append(time.perf_counter())
@@ -140,6 +154,8 @@ def _install_slow_query_log(engine: AsyncEngine, slow_ms: float) -> None:
         started = conn.info["query_start"].pop()
         elapsed_ms = (time.perf_counter() - started) * 1000
         if elapsed_ms >= slow_ms:
+            if metrics is not None:
+                metrics.db_slow_queries.inc()
             # Only the statement's verb: SQL text and parameters never reach the logs.
             log.warning(
                 "slow query",
@@ -154,30 +170,93 @@ def _install_slow_query_log(engine: AsyncEngine, slow_ms: float) -> None:
 class Database:
     """The engine and the units of work of one app instance."""
 
-    def __init__(self, engine: AsyncEngine, *, retry_attempts: int = 3) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, retry_attempts: int = 3, metrics: Metrics | None = None
+    ) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self.retry_attempts = retry_attempts
+        self.metrics = metrics
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run `work` in one transaction, retried as a whole on transient errors."""
+    async def run(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        *,
+        resolve: Callable[[AsyncSession], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """Run `work` in one transaction, retried as a whole on transient errors.
+
+        When the connection fails during COMMIT the write may or may not be durable. With
+        `resolve`, a fresh transaction asks the database: a result means `work` did commit
+        and is that result; None means it did not, and `work` runs again. Without `resolve`
+        the caller gets DatabaseUnavailable.
+        """
+        try:
+            return await self._run_retrying(work)
+        except DatabaseUnavailable as exc:
+            if resolve is None or not isinstance(exc.__cause__, CommitOutcomeUnknown):
+                raise
+        log.warning("commit outcome unknown; checking whether it took effect")
+        known = await self._run_retrying(resolve)
+        if known is not None:
+            return known
+        return await self._run_retrying(work)
+
+    async def _run_retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        started = time.perf_counter()
+        attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry_attempts),
             wait=wait_exponential_jitter(multiplier=0.1, max=0.4, jitter=0.05),
             retry=retry_if_exception(is_transient),
-            before_sleep=_log_retry,
+            before_sleep=self._log_retry,
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
+                    attempts += 1
                     return await self._run_once(work)
         except Exception as exc:
             if _is_db_failure(exc):
-                log.error("database unavailable", extra={"error_type": type(exc).__name__})
+                kind = "commit_unknown" if isinstance(exc, CommitOutcomeUnknown) else "unavailable"
+                if self.metrics is not None:
+                    self.metrics.db_errors.labels(kind).inc()
+                log.error(
+                    "database unavailable",
+                    extra={
+                        "operation": "db.unit_of_work",
+                        "error_type": type(exc).__name__,
+                        "attempts": attempts,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
                 raise DatabaseUnavailable() from exc
             raise
+        finally:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "unit of work",
+                    extra={
+                        "operation": "db.unit_of_work",
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "attempts": attempts,
+                    },
+                )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if self.metrics is not None:
+            self.metrics.db_retries.inc()
+        log.warning(
+            "transient database error, retrying",
+            extra={
+                "operation": "db.retry",
+                "attempt": state.attempt_number,
+                "error_type": type(exc).__name__,
+            },
+        )
 
     async def _run_once(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         async with self.sessionmaker() as session:
@@ -201,7 +280,8 @@ class Database:
                 "size": pool.size(),
                 "checked_in": pool.checkedin(),
                 "checked_out": pool.checkedout(),
-                "overflow": pool.overflow(),
+                # SQLAlchemy counts overflow from -pool_size; report connections beyond the pool.
+                "overflow": max(0, pool.overflow()),
             }
         except AttributeError:  # a pool without counters (NullPool/StaticPool)
             return {"size": 0, "checked_in": 0, "checked_out": 0, "overflow": 0}

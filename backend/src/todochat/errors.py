@@ -69,7 +69,7 @@ _DESCRIPTIONS = {
     401: "Missing, malformed or expired token",
     403: "The token's user is not the user in the path",
     404: "Not found (or not yours)",
-    409: "Conflict",
+    409: "Conflict, or a request with the same Idempotency-Key is still running",
     413: "Request body too large",
     422: "Invalid input",
     429: "Rate limit exceeded",

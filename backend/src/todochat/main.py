@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from todochat import __version__
 from todochat.agent.runner import AgentRuntime
@@ -22,8 +26,11 @@ from todochat.conversations.router import router as conversations_router
 from todochat.db import Database, create_engine
 from todochat.errors import AppError
 from todochat.health.router import router as health_router
+from todochat.idempotency import service as idempotency_service
 from todochat.logs import configure_logging
+from todochat.mcp.router import HttpMCP, mcp_routes
 from todochat.mcp.server import create_mcp_server, identity_from_meta
+from todochat.metrics import Metrics
 from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import ErrorBody, problems
@@ -45,23 +52,67 @@ def _describe_startup(settings: Settings) -> None:
     )
 
 
+PURGE_INTERVAL_S = 3600
+
+
+async def _purge_idempotency_keys(database: Database, ttl_s: float) -> None:
+    """Every hour, drop Idempotency-Key records older than their TTL (any instance may)."""
+    while True:
+        try:
+            await idempotency_service.purge_expired(database, ttl_s=ttl_s)
+        except Exception as exc:  # the database may be down; try again next time
+            log.warning(
+                "idempotency key purge failed",
+                extra={"operation": "idempotency.purge", "error_type": type(exc).__name__},
+            )
+        await asyncio.sleep(PURGE_INTERVAL_S)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
     _describe_startup(settings)
-    database = Database(create_engine(settings))
+    database = Database(create_engine(settings, metrics=metrics), metrics=metrics)
+    metrics.track_pool(database.pool_status)
     app.state.database = database
-    app.state.token_verifier = TokenVerifier(settings)
-    app.state.rate_limiter = RateLimiter(settings)
+    token_verifier = app.state.token_verifier = TokenVerifier(settings)
+    app.state.rate_limiter = RateLimiter(settings, metrics=metrics)
+    # One tool definition, two server instances: the agent's trusts the `_meta` our own runtime
+    # writes; the one outside clients reach at /mcp trusts only their bearer token.
     mcp_server = create_mcp_server(database=database, identity=identity_from_meta)
-    runtime = AgentRuntime(settings=settings, mcp_server=mcp_server)
+    mcp_http = HttpMCP(database=database, token_verifier=token_verifier, settings=settings)
+    app.state.mcp_http = mcp_http
+    runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)
     await runtime.start()
     app.state.agent_runtime = runtime
+    purge = asyncio.create_task(_purge_idempotency_keys(database, settings.idempotency_ttl_s))
     try:
-        yield
+        async with mcp_http.run():
+            yield
     finally:
+        # Uvicorn runs this after in-flight requests finished (or the grace period ran out).
+        log.info("shutting down", extra={"operation": "app.shutdown"})
+        purge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purge
         await runtime.stop()
+        await app.state.rate_limiter.close()
         await database.dispose()
+        metrics.track_pool(None)
+        log.info("shutdown complete: database pool disposed", extra={"operation": "app.shutdown"})
+
+
+_NOT_JSON = "Request body is not valid JSON"
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def _error(
@@ -73,51 +124,68 @@ def _error(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(_: Request, exc: AppError) -> JSONResponse:
-        return _error(exc.status_code, exc.detail, exc.headers)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        # A rate-limited route that fails later still tells the client its remaining budget.
+        budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
+        return _error(exc.status_code, exc.detail, {**budget, **(exc.headers or {})} or None)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = problems(list(exc.errors()))
         first = errors[0] if errors else None
         if first is None:
             detail = "Invalid request"
+        elif first.type == "json_invalid":
+            detail = _NOT_JSON
         elif first.type == "value_error":
             # Our own validators already speak in sentences ("Message cannot be empty").
             detail = first.msg.removeprefix("Value error, ")
         else:
             field = ".".join(str(p) for p in first.loc if p not in ("body", "query", "path"))
             detail = f"{field}: {first.msg}" if field else first.msg
-        return _error(422, detail, errors=errors)
+        budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
+        return _error(422, detail, budget or None, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI answers 400 when a JSON body is not even UTF-8; to a client that is the
+            # same mistake as malformed JSON, which is 422 everywhere else.
+            return _error(422, _NOT_JSON)
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
-        return _error(exc.status_code, detail, getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=exc)
-        return _error(500, "Internal server error")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; the answer must list them all.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return _error(exc.status_code, detail, headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    docs = settings.docs_enabled
+    docs = settings.docs_on
     app = FastAPI(
         title="todochat",
         version=__version__,
         summary="The backend of an AI todo chatbot.",
+        description=(
+            "The same task tools the chat agent uses are served to MCP clients at `/mcp` "
+            "(streamable HTTP, `Authorization: Bearer <token>`; OAuth protected-resource "
+            "metadata at `/.well-known/oauth-protected-resource/mcp`). That endpoint speaks "
+            "MCP's JSON-RPC, so it is not listed below."
+        ),
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
+    metrics = Metrics()
+    app.state.metrics = metrics
     _install_error_handlers(app)
     for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
+    app.router.routes.extend(mcp_routes())
 
     if settings.cors_origins:
         app.add_middleware(
@@ -125,15 +193,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "Mcp-Protocol-Version",
+                "Mcp-Session-Id",
+                "Last-Event-ID",
+            ],
             expose_headers=[
+                "WWW-Authenticate",
+                "Mcp-Session-Id",
                 "X-Request-ID",
                 "Retry-After",
                 "X-RateLimit-Limit",
                 "X-RateLimit-Remaining",
                 "X-RateLimit-Reset",
+                "Idempotent-Replayed",
             ],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, on_finish=metrics.observe_request)
     return app

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todochat.logs import conversation_id_var, request_id_var, user_id_var
@@ -28,6 +29,24 @@ _DOCS_CSP = (
     b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     b"img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'"
 )
+
+
+_INTERNAL_ERROR_BODY = b'{"detail":"Internal server error"}'
+_INTERNAL_ERROR_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
+)
+_INTERNAL_ERROR_START: Message = {"type": "http.response.start", "status": 500}
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame as module:line, enough to find the bug without a stack trace."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unknown"
+    return f"{tb.tb_frame.f_globals.get('__name__', '?')}:{tb.tb_lineno}"
 
 
 def _route_template(scope: Scope) -> str:
@@ -60,9 +79,12 @@ class RequestContextMiddleware:
         status = 500
         is_docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
 
+        started_flag = [False]
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
+                started_flag[0] = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
@@ -74,6 +96,19 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Handled here, not re-raised: Starlette's outermost middleware would hand it to the
+            # server, which logs a stack trace. We log the type and the place, nothing more.
+            status = 500
+            access_log.error(
+                "unhandled error",
+                extra={"error_type": type(exc).__name__, "where": _where(exc)},
+            )
+            if not started_flag[0]:
+                await send_wrapper(
+                    {**_INTERNAL_ERROR_START, "headers": list(_INTERNAL_ERROR_HEADERS)}
+                )
+                await send_wrapper({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             route = _route_template(scope)
@@ -123,7 +158,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -139,19 +174,31 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"Request body too large (max {self.max_bytes} bytes)"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body.encode()})
+        await _send_json(send, 413, _TooLarge.message(self.max_bytes))
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so that FastAPI's body reader re-raises it (it turns any other error
+    into a 400) and the app's handler answers 413; raised outside FastAPI, caught above."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=self.message(max_bytes))
+
+    @staticmethod
+    def message(max_bytes: int) -> str:
+        return f"Request body too large (max {max_bytes} bytes)"
+
+
+async def _send_json(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,11 +1,13 @@
 """Rate limits with the `limits` library: per user on chat and task writes, per client address
 on sign-in and sign-up. In memory by default; in Redis when REDIS_URL is set so that every
 instance shares one budget. If Redis goes away the instance keeps serving on its own in-memory
-limits and says so once in the log.
+limits and says so once in the log; it tries Redis again every RATE_LIMIT_REDIS_RETRY_S, so a
+dead Redis costs one failed connection attempt per interval, not one per request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -18,6 +20,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from todochat.auth.dependencies import CurrentUser
 from todochat.config import Settings
 from todochat.errors import AppError
+from todochat.metrics import Metrics
 
 log = logging.getLogger("todochat.ratelimit")
 
@@ -28,51 +31,83 @@ class RateLimited(AppError):
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, metrics: Metrics | None = None) -> None:
         self.enabled = settings.rate_limit_enabled
+        self.metrics = metrics
         self.items = {
             "chat": parse(settings.rate_limit_chat),
             "task_write": parse(settings.rate_limit_task_writes),
             "auth": parse(settings.rate_limit_auth),
         }
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._storage: RedisStorage | None = None
         self._shared: SlidingWindowCounterRateLimiter | None = None
+        self._retry_s = settings.rate_limit_redis_retry_s
         if settings.redis_url:
-            uri = settings.redis_url.replace("redis://", "async+redis://", 1)
-            storage = RedisStorage(
+            uri = settings.redis_url
+            for scheme in ("redis://", "rediss://"):
+                if uri.startswith(scheme):
+                    uri = "async+" + uri
+            # coredis is the client the `limits[async-redis]` extra installs; short timeouts
+            # so that a hung Redis delays a request by at most half a second.
+            self._storage = RedisStorage(
                 uri,
-                implementation="redispy",
+                implementation="coredis",
                 wrap_exceptions=True,
-                socket_timeout=0.5,
-                socket_connect_timeout=0.5,
+                key_prefix=settings.rate_limit_key_prefix,
+                stream_timeout=0.5,
+                connect_timeout=0.5,
             )
-            self._shared = SlidingWindowCounterRateLimiter(storage)
+            self._shared = SlidingWindowCounterRateLimiter(self._storage)
         self._redis_down_since: float | None = None
+        self._redis_retry_at = 0.0
 
     @property
     def backend(self) -> str:
         return "redis" if self._shared is not None and self._redis_down_since is None else "memory"
 
+    def _redis_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._redis_retry_at = now + self._retry_s
+        if self._redis_down_since is None:
+            self._redis_down_since = now
+            if self.metrics is not None:
+                self.metrics.rate_limit_fallback.set(1)
+            log.warning(
+                "Redis unavailable for rate limits; using per-instance limits",
+                extra={"operation": "ratelimit.redis", "error_type": type(exc).__name__},
+            )
+
     async def _strategy_hit(self, item: RateLimitItem, key: str) -> tuple[bool, Any]:
-        if self._shared is not None:
+        if self._shared is not None and time.monotonic() >= self._redis_retry_at:
             try:
                 allowed = await self._shared.hit(item, key)
                 stats = await self._shared.get_window_stats(item, key)
-                if self._redis_down_since is not None:
-                    log.warning("rate-limit store is back: Redis")
-                    self._redis_down_since = None
-                return allowed, stats
             except Exception as exc:  # any storage failure: never fail the request for it
-                if self._redis_down_since is None:
+                self._redis_failed(exc)
+            else:
+                if self._redis_down_since is not None:
                     log.warning(
-                        "Redis unavailable for rate limits; using per-instance limits",
-                        extra={"error_type": type(exc).__name__},
+                        "Redis is back; rate limits are shared again",
+                        extra={"operation": "ratelimit.redis"},
                     )
-                    self._redis_down_since = time.monotonic()
+                    self._redis_down_since = None
+                    if self.metrics is not None:
+                        self.metrics.rate_limit_fallback.set(0)
+                return allowed, stats
         allowed = await self._memory.hit(item, key)
         return allowed, await self._memory.get_window_stats(item, key)
 
-    async def check(self, *, scope: str, key: str, response: Response) -> None:
+    async def close(self) -> None:
+        """Close the Redis connections (keys expire on their own)."""
+        self._shared = None
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                pool.disconnect()
+
+    async def check(self, *, scope: str, key: str, request: Request, response: Response) -> None:
         if not self.enabled:
             return
         item = self.items[scope]
@@ -84,8 +119,11 @@ class RateLimiter:
             "X-RateLimit-Reset": str(reset_in),
         }
         if not allowed:
+            if self.metrics is not None:
+                self.metrics.rate_limited.labels(scope).inc()
             raise RateLimited(headers={**headers, "Retry-After": str(reset_in)})
         response.headers.update(headers)
+        request.state.rate_limit_headers = headers
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -98,16 +136,20 @@ def client_address(request: Request) -> str:
 
 
 async def _limit_auth(request: Request, response: Response) -> None:
-    await _limiter(request).check(scope="auth", key=client_address(request), response=response)
+    await _limiter(request).check(
+        scope="auth", key=client_address(request), request=request, response=response
+    )
 
 
 # Per-user limits run after authentication, so anonymous noise never spends a user's budget.
 async def _limit_chat(request: Request, response: Response, user: CurrentUser) -> None:
-    await _limiter(request).check(scope="chat", key=user.id, response=response)
+    await _limiter(request).check(scope="chat", key=user.id, request=request, response=response)
 
 
 async def _limit_task_write(request: Request, response: Response, user: CurrentUser) -> None:
-    await _limiter(request).check(scope="task_write", key=user.id, response=response)
+    await _limiter(request).check(
+        scope="task_write", key=user.id, request=request, response=response
+    )
 
 
 AuthRateLimit = Depends(_limit_auth)

@@ -38,6 +38,9 @@ from todochat.agent.offline_model import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
 from todochat.config import Settings
+from todochat.errors import DatabaseUnavailable
+from todochat.logs import request_id_var
+from todochat.metrics import Metrics
 
 log = logging.getLogger("todochat.agent")
 
@@ -61,6 +64,11 @@ class TurnContext:
     """Run context: never shown to the model. `user_id` comes from the authenticated request."""
 
     user_id: str
+    # Set for a turn sent with an Idempotency-Key: tool calls that create things are keyed by
+    # it, so a resumed turn replays them instead of acting twice.
+    effect_scope: str | None = None
+    effect_counts: dict[str, int] = field(default_factory=dict)
+    request_id: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     model_ms: float = 0.0
     tool_ms: float = 0.0
@@ -107,6 +115,9 @@ def tool_result_as_json(name: str, output: Any) -> Any:
 class _TurnHooks(RunHooks[TurnContext]):
     """Records each tool call with its result (paired by call id) and the time spent."""
 
+    def __init__(self, metrics: Metrics | None) -> None:
+        self.metrics = metrics
+
     async def on_llm_start(
         self, context: RunContextWrapper[TurnContext], agent: Any, *_: Any
     ) -> None:
@@ -116,8 +127,20 @@ class _TurnHooks(RunHooks[TurnContext]):
         self, context: RunContextWrapper[TurnContext], agent: Any, response: ModelResponse
     ) -> None:
         turn = context.context
-        turn.model_ms += (time.perf_counter() - turn._llm_started) * 1000
+        elapsed_ms = (time.perf_counter() - turn._llm_started) * 1000
+        turn.model_ms += elapsed_ms
         turn.model_calls += 1
+        if self.metrics is not None:
+            self.metrics.model_latency.observe(elapsed_ms / 1000)
+        log.info(
+            "model call",
+            extra={
+                "operation": "agent.model",
+                "duration_ms": round(elapsed_ms, 2),
+                "outcome": "ok",
+                "step": turn.model_calls,
+            },
+        )
         # Tools of one step may run concurrently; answers list them in the model's order.
         for item in response.output:
             call_id = getattr(item, "call_id", None)
@@ -153,14 +176,26 @@ class _TurnHooks(RunHooks[TurnContext]):
         outcome = (
             "error" if isinstance(record["result"], dict) and "error" in record["result"] else "ok"
         )
+        if self.metrics is not None:
+            self.metrics.tool_calls.labels(context.tool_name, outcome).inc()
+            self.metrics.tool_latency.labels(context.tool_name).observe(elapsed_ms / 1000)
         log.info(
             "tool call",
             extra={
-                "operation": f"tool.{context.tool_name}",
+                "operation": f"agent.tool.{context.tool_name}",
                 "duration_ms": round(elapsed_ms, 2),
                 "outcome": outcome,
             },
         )
+
+
+def _database_outage(exc: BaseException) -> DatabaseUnavailable | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DatabaseUnavailable):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def build_model(settings: Settings) -> Model | str:
@@ -181,8 +216,11 @@ def build_model(settings: Settings) -> Model | str:
 
 
 class AgentRuntime:
-    def __init__(self, *, settings: Settings, mcp_server: MCPServer) -> None:
+    def __init__(
+        self, *, settings: Settings, mcp_server: MCPServer, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.tools = InProcessMCPServer(mcp_server)
         model = build_model(settings)
         # The MCP tools are converted once in `start` (see agent/tools.py), not on every step.
@@ -199,7 +237,7 @@ class AgentRuntime:
             # A todo list is order-sensitive ("add X, then list"): run one step's calls in turn.
             tool_execution=ToolExecutionConfig(max_function_tool_concurrency=1),
         )
-        self.hooks = _TurnHooks()
+        self.hooks = _TurnHooks(metrics)
 
     async def start(self) -> None:
         await self.tools.connect()
@@ -209,9 +247,16 @@ class AgentRuntime:
         await self.tools.cleanup()
 
     async def run_turn(
-        self, *, user_id: str, history: list[TResponseInputItem], message: str
+        self,
+        *,
+        user_id: str,
+        history: list[TResponseInputItem],
+        message: str,
+        effect_scope: str | None = None,
     ) -> TurnResult:
-        context = TurnContext(user_id=user_id)
+        context = TurnContext(
+            user_id=user_id, effect_scope=effect_scope, request_id=request_id_var.get()
+        )
         items: list[TResponseInputItem] = [*history, {"role": "user", "content": message}]
         try:
             async with asyncio.timeout(self.settings.chat_turn_timeout_s):
@@ -224,15 +269,28 @@ class AgentRuntime:
                     run_config=self.run_config,
                 )
             reply = str(result.final_output or "").strip() or "Done."
+        except DatabaseUnavailable:
+            # A tool could not reach the database: the turn fails as a whole (see tools.py).
+            raise
         except MaxTurnsExceeded:
             log.warning(
                 "agent hit the turn limit", extra={"max_turns": self.settings.agent_max_turns}
             )
             reply = MAX_TURNS_REPLY
-        except (openai.APIError, ModelTimeoutError, ModelBehaviorError, TimeoutError) as exc:
-            raise ModelFailure(type(exc).__name__, context.ordered_tool_calls()) from exc
-        except AgentsException as exc:
-            raise ModelFailure(type(exc).__name__, context.ordered_tool_calls()) from exc
+        except (
+            openai.APIError,
+            ModelTimeoutError,
+            ModelBehaviorError,
+            TimeoutError,
+            AgentsException,
+        ) as exc:
+            outage = _database_outage(exc)
+            if outage is not None:  # the SDK wraps what a tool's failure handler raises
+                raise outage from exc
+            reason = type(exc).__name__
+            if self.metrics is not None:
+                self.metrics.model_failures.labels(reason).inc()
+            raise ModelFailure(reason, context.ordered_tool_calls()) from exc
         return TurnResult(
             reply=reply,
             tool_calls=context.ordered_tool_calls(),

@@ -13,7 +13,8 @@ again) cost about 7% of the server's CPU per turn.
 `function_tools` converts the MCP tools into the SDK's function tools once, at start-up. Given
 as `Agent(mcp_servers=...)`, the Runner would list and convert them again (strict JSON schemas,
 deep copies) on every model step of every turn. The converted tools still call through this
-server, with the user in `_meta` from `tool_meta_resolver`.
+server, with the user (and, in a keyed turn, the call's effect key) in `_meta` from
+`tool_meta_resolver`, and with this server's failure handler.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, cast
 from agents import FunctionTool, RunContextWrapper, Tool
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp.util import MCPToolMetaContext, MCPUtil
+from agents.tool import default_tool_error_function
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
@@ -33,19 +35,63 @@ from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, TextCo
 from mcp.types import Tool as MCPTool
 from mcp.types.version import LATEST_PROTOCOL_VERSION
 
-from todochat.mcp.server import USER_META_KEY
+from todochat.errors import DatabaseUnavailable
+from todochat.idempotency.service import effect_key
+from todochat.mcp.server import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY
 
 log = logging.getLogger("todochat.agent")
 
 
 def _user_meta(ctx: MCPToolMetaContext) -> dict[str, Any]:
     # The user comes from the authenticated request (the run context), never from the model.
-    return {USER_META_KEY: ctx.run_context.context.user_id}
+    turn = ctx.run_context.context
+    meta: dict[str, Any] = {USER_META_KEY: turn.user_id}
+    if turn.request_id:
+        meta[REQUEST_META_KEY] = turn.request_id
+    if turn.effect_scope is not None:
+        # The n-th identical call of this keyed turn gets the same key on every attempt.
+        arguments = ctx.arguments or {}
+        signature = f"{ctx.tool_name}:{sorted(arguments.items())!r}"
+        occurrence = turn.effect_counts.get(signature, 0) + 1
+        turn.effect_counts[signature] = occurrence
+        meta[EFFECT_META_KEY] = effect_key(turn.effect_scope, ctx.tool_name, arguments, occurrence)
+    return meta
+
+
+def _tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
+    """A database outage ends the turn (503, safe to retry) instead of becoming a sentence
+    the model apologises with: the client must not take a half-done turn for an answer."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DatabaseUnavailable):
+            raise cause
+        cause = cause.__cause__
+    return default_tool_error_function(ctx, error)
+
+
+def _database_outage(error: BaseException) -> DatabaseUnavailable | None:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DatabaseUnavailable):
+            return cause
+        cause = cause.__cause__
+    return None
+
+
+def _is_database_outage(result: CallToolResult) -> bool:
+    if not result.is_error:
+        return False
+    texts = [getattr(c, "text", "") for c in result.content]
+    return any(DatabaseUnavailable.detail in t for t in texts)
 
 
 class InProcessMCPServer(AgentsMCPServer):
     def __init__(self, server: MCPServer) -> None:
-        super().__init__(use_structured_content=True, tool_meta_resolver=_user_meta)
+        super().__init__(
+            use_structured_content=True,
+            tool_meta_resolver=_user_meta,
+            failure_error_function=_tool_failure,
+        )
         self._server = server
         self._tools: list[MCPTool] = []
 
@@ -101,6 +147,10 @@ class InProcessMCPServer(AgentsMCPServer):
         except MCPError:
             raise
         except Exception as exc:
+            outage = _database_outage(exc)
+            if outage is not None:
+                # The whole turn fails with 503 (see `_tool_failure`), not a tool error result.
+                raise DatabaseUnavailable() from exc
             # As the MCP server answers a client: the error becomes an error result the model
             # can read. A tool's own refusal ("Not authenticated") is not worth a log line.
             if not isinstance(exc, ToolError) or isinstance(exc, UnexpectedToolError):
@@ -112,6 +162,8 @@ class InProcessMCPServer(AgentsMCPServer):
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         if not isinstance(result, CallToolResult):
             raise RuntimeError(f"tool {tool_name} asked for input; in-process calls cannot")
+        if _is_database_outage(result):
+            raise DatabaseUnavailable()
         return result
 
     async def list_prompts(self) -> ListPromptsResult:

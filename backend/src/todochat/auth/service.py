@@ -12,6 +12,7 @@ from todochat.auth.tokens import issue_token
 from todochat.config import Settings
 from todochat.db import Database
 from todochat.errors import Conflict, InvalidCredentials
+from todochat.logs import timed
 from todochat.models import User, utcnow
 
 
@@ -28,6 +29,7 @@ def _token_response(settings: Settings, user: User) -> TokenResponse:
     )
 
 
+@timed("auth.sign_up")
 async def sign_up(*, db: Database, settings: Settings, data: SignUp) -> TokenResponse:
     email = data.email.lower()
     password_hash = await hash_password(data.password)
@@ -51,6 +53,7 @@ async def sign_up(*, db: Database, settings: Settings, data: SignUp) -> TokenRes
     return _token_response(settings, user)
 
 
+@timed("auth.sign_in")
 async def sign_in(*, db: Database, settings: Settings, data: SignIn) -> TokenResponse:
     async def work(session: AsyncSession) -> User | None:
         return await repository.get_by_email(session, email=data.email.lower())

@@ -22,7 +22,6 @@ from todochat.errors import InvalidToken
 log = logging.getLogger("todochat.auth")
 
 ASYMMETRIC_ALGORITHMS = ("EdDSA", "RS256", "ES256")
-_JWKS_MIN_REFRESH_S = 30.0
 _JWKS_MAX_AGE_S = 300.0
 
 
@@ -32,6 +31,7 @@ class Principal:
 
     id: str
     email: str | None = None
+    expires_at: int | None = None
 
 
 def issue_token(*, settings: Settings, user_id: str, email: str) -> tuple[str, int]:
@@ -52,44 +52,68 @@ def issue_token(*, settings: Settings, user_id: str, email: str) -> tuple[str, i
 
 
 class JWKSCache:
-    """Keys from the JWKS URL, fetched asynchronously and refreshed on an unknown `kid`."""
+    """Keys from the JWKS URL, fetched asynchronously, kept for `_JWKS_MAX_AGE_S`.
 
-    def __init__(self, url: str, *, timeout_s: float = 5.0) -> None:
+    An unknown `kid` usually means the issuer rotated its keys, so it triggers one refetch at
+    once; after that, unknown kids wait out `cooldown_s` before the next one, so a stream of
+    made-up kids costs at most one fetch per cooldown. A failed fetch keeps the keys we had.
+    """
+
+    def __init__(self, url: str, *, cooldown_s: float, timeout_s: float = 5.0) -> None:
         self.url = url
+        self.cooldown_s = cooldown_s
         self.timeout_s = timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at: float | None = None
+        self._last_attempt: float | None = None
+        self._last_unknown_kid_fetch: float | None = None
         self._lock = asyncio.Lock()
 
-    async def get(self, kid: str) -> jwt.PyJWK | None:
-        age = time.monotonic() - self._fetched_at
-        if kid in self._keys and age < _JWKS_MAX_AGE_S:
-            return self._keys[kid]
-        # An unknown kid may mean the issuer rotated keys; refetch, but not more than every 30 s.
-        if age >= _JWKS_MIN_REFRESH_S or not self._keys:
-            await self._refresh()
-        return self._keys.get(kid)
+    def _fresh(self, now: float) -> bool:
+        return self._fetched_at is not None and now - self._fetched_at < _JWKS_MAX_AGE_S
 
-    async def _refresh(self) -> None:
+    def _recent(self, at: float | None, now: float) -> bool:
+        return at is not None and now - at < self.cooldown_s
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        now = time.monotonic()
+        if kid in self._keys and self._fresh(now):
+            return self._keys[kid]
         async with self._lock:
-            if time.monotonic() - self._fetched_at < 1.0 and self._keys:
-                return
-            try:
-                async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                    response = await client.get(self.url)
-                    response.raise_for_status()
-                    keyset = jwt.PyJWKSet.from_dict(response.json())
-            except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
-                log.warning("JWKS fetch failed", extra={"error_type": type(exc).__name__})
-                return
-            self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
-            self._fetched_at = time.monotonic()
+            now = time.monotonic()
+            if kid in self._keys and self._fresh(now):
+                return self._keys[kid]  # another request refreshed while we waited
+            if self._recent(self._last_attempt, now) and self._fetched_at != self._last_attempt:
+                return self._keys.get(kid)  # the last attempt failed: do not hammer the issuer
+            if not self._fresh(now):
+                await self._refresh(now)
+            elif kid not in self._keys and not self._recent(self._last_unknown_kid_fetch, now):
+                self._last_unknown_kid_fetch = now
+                await self._refresh(now)
+            return self._keys.get(kid)
+
+    async def _refresh(self, now: float) -> None:
+        self._last_attempt = now
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.get(self.url)
+                response.raise_for_status()
+                keyset = jwt.PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
+            log.warning("JWKS fetch failed", extra={"error_type": type(exc).__name__})
+            return
+        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        self._fetched_at = now
 
 
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.jwks = JWKSCache(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self.jwks = (
+            JWKSCache(settings.jwt_jwks_url, cooldown_s=settings.jwt_jwks_cooldown_s)
+            if settings.jwt_jwks_url
+            else None
+        )
 
     async def verify(self, token: str) -> Principal:
         if not token or len(token) > self.settings.max_token_bytes:
@@ -129,4 +153,9 @@ class TokenVerifier:
         if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
             raise InvalidToken()
         email = claims.get("email")
-        return Principal(id=sub, email=email if isinstance(email, str) else None)
+        exp = claims.get("exp")
+        return Principal(
+            id=sub,
+            email=email if isinstance(email, str) else None,
+            expires_at=exp if isinstance(exp, int) else None,
+        )

@@ -5,6 +5,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from todochat.conversations.schemas import ToolCall
 
 MAX_MESSAGE_CHARS = 10_000
+# What str.strip() removes. The schema of `message` says "at least one character outside this set",
+# which is exactly the emptiness rule below, so clients and fuzzers see what is accepted.
+_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+_NOT_BLANK = f"[^{_WHITESPACE}]"
 
 
 class ChatRequest(BaseModel):
@@ -16,7 +20,10 @@ class ChatRequest(BaseModel):
         le=2**31 - 1,
         description="Continue this conversation; omit to start one.",
     )
-    message: str = Field(description="What the user says (trimmed, 1-10000 characters).")
+    message: str = Field(
+        description="What the user says (trimmed, 1-10000 characters).",
+        json_schema_extra={"minLength": 1, "pattern": _NOT_BLANK},
+    )
 
     @field_validator("message")
     @classmethod

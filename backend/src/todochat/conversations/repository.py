@@ -7,6 +7,7 @@ unit of work (identity map, instance state, flush ordering) costs more than the 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from todochat.logs import timed
 from todochat.models import Conversation, Message
 
 _conversations: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
@@ -49,6 +51,8 @@ _RECENT = (
     .order_by(_m.id.desc())
     .limit(sa.bindparam("limit"))
 )
+# A resumed turn reads the history that preceded its stored user message.
+_RECENT_BEFORE = _RECENT.where(_m.id < sa.bindparam("before"))
 _MESSAGE_VALUES = {
     "conversation_id": sa.bindparam("cid"),
     "user_id": sa.bindparam("owner"),
@@ -65,6 +69,7 @@ _INSERT_MESSAGE_WITH_CALLS = (
 )
 
 
+@timed("repo.conversations.get", level=logging.DEBUG)
 async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> Conversation | None:
     result = await session.execute(
         select(Conversation).where(
@@ -74,6 +79,7 @@ async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> C
     return result.scalar_one_or_none()
 
 
+@timed("repo.conversations.create", level=logging.DEBUG)
 async def create(session: AsyncSession, *, user_id: str, at: datetime) -> int:
     """A new conversation of this user; returns its id."""
     result = await session.execute(_CREATE, {"owner": user_id, "at": at})
@@ -81,6 +87,7 @@ async def create(session: AsyncSession, *, user_id: str, at: datetime) -> int:
     return conversation_id
 
 
+@timed("repo.conversations.touch_owned", level=logging.DEBUG)
 async def touch_owned(
     session: AsyncSession, *, user_id: str, conversation_id: int, at: datetime
 ) -> bool:
@@ -92,16 +99,26 @@ async def touch_owned(
     return result.first() is not None
 
 
+@timed("repo.conversations.recent_messages", level=logging.DEBUG)
 async def recent_messages(
-    session: AsyncSession, *, user_id: str, conversation_id: int, limit: int
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest `limit` messages as plain rows, oldest first (index on conversation_id, id)."""
-    result = await session.execute(
-        _RECENT, {"owner": user_id, "cid": conversation_id, "limit": limit}
-    )
+    """The newest `limit` messages (older than `before_id` if given) as plain rows, oldest
+    first (index on conversation_id, id)."""
+    params: dict[str, Any] = {"owner": user_id, "cid": conversation_id, "limit": limit}
+    if before_id is None:
+        result = await session.execute(_RECENT, params)
+    else:
+        result = await session.execute(_RECENT_BEFORE, {**params, "before": before_id})
     return [dict(row) for row in reversed(result.mappings().all())]
 
 
+@timed("repo.conversations.insert_message", level=logging.DEBUG)
 async def insert_message(
     session: AsyncSession,
     *,
@@ -129,10 +146,12 @@ async def insert_message(
     return message_id
 
 
+@timed("repo.conversations.touch", level=logging.DEBUG)
 async def touch(session: AsyncSession, *, user_id: str, conversation_id: int, at: datetime) -> None:
     await session.execute(_TOUCH, {"owner": user_id, "cid": conversation_id, "at": at})
 
 
+@timed("repo.conversations.list_for_user", level=logging.DEBUG)
 async def list_for_user(session: AsyncSession, *, user_id: str, limit: int) -> list[Conversation]:
     result = await session.execute(
         select(Conversation)
@@ -143,6 +162,7 @@ async def list_for_user(session: AsyncSession, *, user_id: str, limit: int) -> l
     return list(result.scalars().all())
 
 
+@timed("repo.conversations.messages_after", level=logging.DEBUG)
 async def messages_after(
     session: AsyncSession, *, user_id: str, conversation_id: int, after_id: int, limit: int
 ) -> list[Message]:

@@ -35,4 +35,5 @@ class TurnStart(BaseModel):
     """What a chat turn needs before the model runs."""
 
     conversation_id: int
+    message_id: int
     history: list[MessageRead]

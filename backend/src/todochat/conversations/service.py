@@ -10,6 +10,7 @@ from todochat.conversations import repository
 from todochat.conversations.schemas import ConversationRead, MessageRead, TurnStart
 from todochat.db import Database
 from todochat.errors import NotFound
+from todochat.logs import timed
 from todochat.models import Conversation, utcnow
 
 
@@ -25,35 +26,110 @@ async def _owned(session: AsyncSession, *, user_id: str, conversation_id: int) -
     return conversation
 
 
+async def open_turn(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int | None,
+    message: str,
+    history_limit: int,
+) -> TurnStart:
+    """Inside a unit of work: find or create the conversation, read its recent history, store
+    the user's message."""
+    now = utcnow()
+    if conversation_id is None:
+        cid = await repository.create(session, user_id=user_id, at=now)
+        history: list[MessageRead] = []
+    else:
+        cid = conversation_id
+        # Ownership check and touch in one statement, before anything is read.
+        if not await repository.touch_owned(session, user_id=user_id, conversation_id=cid, at=now):
+            raise ConversationNotFound(cid)
+        rows = await repository.recent_messages(
+            session, user_id=user_id, conversation_id=cid, limit=history_limit
+        )
+        history = [MessageRead.model_validate(row) for row in rows]
+    message_id = await repository.insert_message(
+        session, user_id=user_id, conversation_id=cid, role="user", content=message, at=now
+    )
+    return TurnStart(conversation_id=cid, message_id=message_id, history=history)
+
+
+async def reopen_turn(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    message_id: int,
+    history_limit: int,
+) -> TurnStart:
+    """Inside a unit of work: a turn whose user message is stored already, with the history
+    that preceded that message."""
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    rows = await repository.recent_messages(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        limit=history_limit,
+        before_id=message_id,
+    )
+    return TurnStart(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        history=[MessageRead.model_validate(row) for row in rows],
+    )
+
+
+async def add_reply(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    reply: str,
+    tool_calls: list[dict[str, Any]],
+) -> MessageRead:
+    """Inside a unit of work: store the assistant's reply with the tool calls it made."""
+    now = utcnow()
+    message_id = await repository.insert_message(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        role="assistant",
+        content=reply,
+        tool_calls=tool_calls or None,
+        at=now,
+    )
+    await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
+    return MessageRead.model_validate(
+        {
+            "id": message_id,
+            "role": "assistant",
+            "content": reply,
+            "tool_calls": tool_calls or None,
+            "created_at": now,
+        }
+    )
+
+
+@timed("conversations.start_turn")
 async def start_turn(
     *, db: Database, user_id: str, conversation_id: int | None, message: str, history_limit: int
 ) -> TurnStart:
     """Find or create the conversation, read its recent history, store the user's message."""
 
     async def work(session: AsyncSession) -> TurnStart:
-        now = utcnow()
-        if conversation_id is None:
-            cid = await repository.create(session, user_id=user_id, at=now)
-            history: list[MessageRead] = []
-        else:
-            cid = conversation_id
-            # Ownership check and touch in one statement, before anything is read.
-            if not await repository.touch_owned(
-                session, user_id=user_id, conversation_id=cid, at=now
-            ):
-                raise ConversationNotFound(cid)
-            rows = await repository.recent_messages(
-                session, user_id=user_id, conversation_id=cid, limit=history_limit
-            )
-            history = [MessageRead.model_validate(row) for row in rows]
-        await repository.insert_message(
-            session, user_id=user_id, conversation_id=cid, role="user", content=message, at=now
+        return await open_turn(
+            session,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            message=message,
+            history_limit=history_limit,
         )
-        return TurnStart(conversation_id=cid, history=history)
 
     return await db.run(work)
 
 
+@timed("conversations.finish_turn")
 async def finish_turn(
     *,
     db: Database,
@@ -65,30 +141,18 @@ async def finish_turn(
     """Store the assistant's reply together with the tool calls it made."""
 
     async def work(session: AsyncSession) -> MessageRead:
-        now = utcnow()
-        message_id = await repository.insert_message(
+        return await add_reply(
             session,
             user_id=user_id,
             conversation_id=conversation_id,
-            role="assistant",
-            content=reply,
-            tool_calls=tool_calls or None,
-            at=now,
-        )
-        await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
-        return MessageRead.model_validate(
-            {
-                "id": message_id,
-                "role": "assistant",
-                "content": reply,
-                "tool_calls": tool_calls or None,
-                "created_at": now,
-            }
+            reply=reply,
+            tool_calls=tool_calls,
         )
 
     return await db.run(work)
 
 
+@timed("conversations.list")
 async def list_conversations(*, db: Database, user_id: str, limit: int) -> list[ConversationRead]:
     async def work(session: AsyncSession) -> list[ConversationRead]:
         rows = await repository.list_for_user(session, user_id=user_id, limit=limit)
@@ -97,6 +161,7 @@ async def list_conversations(*, db: Database, user_id: str, limit: int) -> list[
     return await db.run(work)
 
 
+@timed("conversations.messages")
 async def list_messages(
     *, db: Database, user_id: str, conversation_id: int, after_id: int, limit: int
 ) -> list[MessageRead]:

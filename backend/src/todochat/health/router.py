@@ -4,8 +4,10 @@ from fastapi import APIRouter, Response, status
 
 from todochat.config import SettingsDep
 from todochat.db import DatabaseDep
+from todochat.errors import NotFound, error_responses
 from todochat.health import service
 from todochat.health.schemas import Health, Liveness
+from todochat.metrics import MetricsDep
 
 router = APIRouter(tags=["health"])
 
@@ -23,3 +25,18 @@ async def readiness(db: DatabaseDep, settings: SettingsDep, response: Response) 
 async def liveness() -> Liveness:
     """Liveness: the process answers; never touches the database."""
     return Liveness()
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **error_responses(404),
+    },
+)
+async def metrics(metrics: MetricsDep, settings: SettingsDep) -> Response:
+    """Prometheus metrics of this instance: requests, chat turns, tools, model, pool."""
+    if not settings.metrics_enabled:
+        raise NotFound("Not Found")
+    return Response(content=metrics.render(), media_type=metrics.content_type)

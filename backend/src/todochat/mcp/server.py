@@ -9,22 +9,35 @@ context (in-process), the bearer token (HTTP) or the token given at start-up (st
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
+from todochat import __version__
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
+from todochat.idempotency.service import IdempotencyKey
+from todochat.logs import bind
 from todochat.tasks import service as task_service
 from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
 from todochat.tasks.service import TaskNotFound
 
 # The in-process agent passes the authenticated user in the request's `_meta` under this key.
 USER_META_KEY = "todochat/user_id"
+# ...the chat request's id, for the logs of the tool's own work...
+REQUEST_META_KEY = "todochat/request_id"
+# ...and, in a turn sent with an Idempotency-Key, a key for this one call: a resumed turn that
+# makes the same call again gets the first result instead of a second task. From another
+# client it only ever dedupes that client's own calls.
+EFFECT_META_KEY = "todochat/effect_key"
 
 SERVER_INSTRUCTIONS = (
     "Tools for managing the authenticated user's todo list. Every call acts on that user's own "
@@ -32,7 +45,8 @@ SERVER_INSTRUCTIONS = (
 )
 
 Identity = Callable[[Context], str | None]
-"""Returns the authenticated user of a tool call, or None when there is none."""
+"""Returns the authenticated user of a tool call, or None when there is none (it may also raise
+`ToolError` to say why)."""
 
 
 def identity_from_meta(ctx: Context) -> str | None:
@@ -42,15 +56,35 @@ def identity_from_meta(ctx: Context) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def identity_from_access_token(_ctx: Context) -> str | None:
+    """HTTP (`/mcp`): only the verified bearer token counts. `_meta` is written by the remote
+    client, so on this transport it is never read."""
+    token = get_access_token()
+    return token.subject if token is not None and token.subject else None
+
+
 def fixed_identity(user_id: str) -> Identity:
     """stdio: one process serves one user, verified at start-up."""
     return lambda _ctx: user_id
+
+
+def _meta_value(ctx: Context, name: str) -> str | None:
+    meta = ctx.request_context.meta or {}
+    value = meta.get(name)
+    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
+
+
+def _effect_key(ctx: Context) -> IdempotencyKey | None:
+    key = _meta_value(ctx, EFFECT_META_KEY)
+    return IdempotencyKey(key=key, scope="tool add_task") if key else None
 
 
 def _user_of(ctx: Context, identity: Identity) -> str:
     user_id = identity(ctx)
     if user_id is None:
         raise ToolError("Not authenticated")
+    request_id = _meta_value(ctx, REQUEST_META_KEY)
+    bind(user_id=user_id, **({"request_id": request_id} if request_id else {}))
     # Clients that follow the original tool list may still send `user_id`; it must match.
     params = ctx.request_context.params or {}
     arguments = params.get("arguments") if isinstance(params, dict) else None
@@ -79,10 +113,19 @@ def create_mcp_server(
     """Build one MCP server instance; `server_options` carry transport auth settings."""
     server: MCPServer = MCPServer(
         "todochat",
+        version=__version__,
         instructions=SERVER_INSTRUCTIONS,
         log_level="WARNING",
         **server_options,
     )
+
+    def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a tool; its docstring, dedented, is the description the model reads."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
+
+        return register
 
     async def guarded(call: Any) -> dict[str, Any]:
         try:
@@ -95,7 +138,7 @@ def create_mcp_server(
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
 
-    @server.tool()
+    @tool()
     async def add_task(
         ctx: Context,
         title: Annotated[str, Field(description="Short title, 1-200 characters.")],
@@ -118,19 +161,21 @@ def create_mcp_server(
 
         async def run() -> dict[str, Any]:
             data = TaskCreate(title=title, description=description)
-            task = await task_service.create_task(db=database, user_id=user_id, data=data)
+            task = await task_service.create_task(
+                db=database, user_id=user_id, data=data, idempotency_key=_effect_key(ctx)
+            )
             return _summary(task, "created")
 
         return await guarded(run())
 
-    @server.tool()
+    @tool(annotations=ToolAnnotations(readOnlyHint=True))
     async def list_tasks(
         ctx: Context,
         status: Annotated[
             Literal["all", "pending", "completed"],
             Field(description="Which tasks: all, pending (not done) or completed."),
         ] = "all",
-    ) -> list[dict[str, Any]]:
+    ) -> CallToolResult:
         """List the user's tasks, newest first.
 
         Use to show tasks, and before acting on a task the user names by its title.
@@ -148,12 +193,17 @@ def create_mcp_server(
             )
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
-        return [
+        rows = [
             {"id": t.id, "title": t.title, "description": t.description, "completed": t.completed}
             for t in tasks
         ]
+        # One JSON text block (also "[]" when empty) for clients that read text only.
+        return CallToolResult(
+            content=[TextContent(type="text", text=json.dumps(rows))],
+            structured_content={"result": rows},
+        )
 
-    @server.tool()
+    @tool()
     async def complete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
         """Mark one task as completed.
 
@@ -174,7 +224,7 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool(annotations=ToolAnnotations(destructiveHint=True))
     async def delete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
         """Delete one task permanently.
 
@@ -193,7 +243,7 @@ def create_mcp_server(
 
         return await guarded(run())
 
-    @server.tool()
+    @tool()
     async def update_task(
         ctx: Context,
         task_id: TaskIdArg,

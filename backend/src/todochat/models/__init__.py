@@ -2,8 +2,9 @@
 
 from todochat.models.base import metadata, utcnow
 from todochat.models.conversation import Conversation
+from todochat.models.idempotency import IdempotencyRecord
 from todochat.models.message import Message
 from todochat.models.task import Task
 from todochat.models.user import User
 
-__all__ = ["Conversation", "Message", "Task", "User", "metadata", "utcnow"]
+__all__ = ["Conversation", "IdempotencyRecord", "Message", "Task", "User", "metadata", "utcnow"]

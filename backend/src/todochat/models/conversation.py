@@ -11,7 +11,11 @@ from todochat.models.base import created_at_column, updated_at_column, utcnow
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
     # Listing is "this user's conversations, most recently active first".
-    __table_args__ = (sa.Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),)
+    __table_args__ = (
+        sa.Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),
+        # Never reuse an id on SQLite: a stale "task 5" must not name a newer task.
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))

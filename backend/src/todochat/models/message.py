@@ -15,6 +15,7 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
         sa.CheckConstraint("role IN ('user', 'assistant')", name="role"),
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -11,7 +11,11 @@ from todochat.models.base import created_at_column, updated_at_column, utcnow
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     # The owner's list is always read by user, often filtered by completion, newest first.
-    __table_args__ = (sa.Index("ix_tasks_user_id_completed_id", "user_id", "completed", "id"),)
+    __table_args__ = (
+        sa.Index("ix_tasks_user_id_completed_id", "user_id", "completed", "id"),
+        # Never reuse an id on SQLite: a stale "task 5" must not name a newer task.
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # No foreign key: Better Auth users never get a local row, a valid token is enough.

@@ -9,12 +9,14 @@ columns: SQLAlchemy reserves column names in INSERT and UPDATE.)
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from todochat.logs import timed
 from todochat.models import Task
 from todochat.tasks.schemas import TaskStatus
 
@@ -72,6 +74,7 @@ def _one(result: sa.Result[Any]) -> Row | None:
     return dict(row) if row is not None else None
 
 
+@timed("repo.tasks.list_for_user", level=logging.DEBUG)
 async def list_for_user(
     session: AsyncSession, *, user_id: str, status: TaskStatus = TaskStatus.all
 ) -> list[Row]:
@@ -79,10 +82,12 @@ async def list_for_user(
     return [dict(row) for row in result.mappings()]
 
 
+@timed("repo.tasks.get", level=logging.DEBUG)
 async def get(session: AsyncSession, *, user_id: str, task_id: int) -> Row | None:
     return _one(await session.execute(_GET, {"owner": user_id, "tid": task_id}))
 
 
+@timed("repo.tasks.add", level=logging.DEBUG)
 async def add(
     session: AsyncSession, *, user_id: str, title: str, description: str | None, at: datetime
 ) -> Row:
@@ -92,6 +97,7 @@ async def add(
     return dict(result.mappings().one())
 
 
+@timed("repo.tasks.set_completed", level=logging.DEBUG)
 async def set_completed(
     session: AsyncSession, *, user_id: str, task_id: int, completed: bool | None, at: datetime
 ) -> Row | None:
@@ -103,18 +109,27 @@ async def set_completed(
     return _one(await session.execute(_SET_COMPLETED, {**params, "p_completed": completed}))
 
 
+@timed("repo.tasks.update", level=logging.DEBUG)
 async def update(
-    session: AsyncSession, *, user_id: str, task_id: int, values: dict[str, Any]
+    session: AsyncSession, *, user_id: str, task_id: int, changes: dict[str, Any], at: datetime
 ) -> Row | None:
-    """Apply `values` (column -> value) to the user's task; None when there is no such task."""
+    """Apply `changes` (column -> value) to the user's task; None when there is no such task.
+
+    `updated_at` moves to `at` only when a value actually changes (D9): the comparison runs in
+    the same statement, against the row as it was."""
+    if not changes:
+        return await get(session, user_id=user_id, task_id=task_id)
+    differs = sa.or_(*(_t[name].is_distinct_from(value) for name, value in changes.items()))
+    stamp = sa.case((differs, sa.literal(at, type_=_t.updated_at.type)), else_=_t.updated_at)
     result = await session.execute(
         sa.update(_tasks)
         .where(_t.id == task_id, _t.user_id == user_id)
-        .values(values)
+        .values({**changes, "updated_at": stamp})
         .returning(*_tasks.c)
     )
     return _one(result)
 
 
+@timed("repo.tasks.delete", level=logging.DEBUG)
 async def delete(session: AsyncSession, *, user_id: str, task_id: int) -> Row | None:
     return _one(await session.execute(_DELETE, {"owner": user_id, "tid": task_id}))

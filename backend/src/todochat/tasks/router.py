@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from todochat.auth.dependencies import CurrentUser
 from todochat.db import DatabaseDep
 from todochat.errors import error_responses
+from todochat.idempotency.dependencies import IdempotencyKeyDep
 from todochat.ratelimit import TaskWriteRateLimit
 from todochat.tasks import service
 from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
@@ -30,12 +31,16 @@ async def list_tasks(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(*_AUTH, 413, 429),
+    responses=error_responses(*_AUTH, 409, 413, 429),
     dependencies=[TaskWriteRateLimit],
 )
-async def create_task(user: CurrentUser, body: TaskCreate, db: DatabaseDep) -> TaskRead:
-    """Create a task."""
-    return await service.create_task(db=db, user_id=user.id, data=body)
+async def create_task(
+    user: CurrentUser, body: TaskCreate, db: DatabaseDep, idempotency_key: IdempotencyKeyDep
+) -> TaskRead:
+    """Create a task. Send an `Idempotency-Key` to make retries safe."""
+    return await service.create_task(
+        db=db, user_id=user.id, data=body, idempotency_key=idempotency_key
+    )
 
 
 @router.get("/{task_id}", responses=error_responses(*_AUTH, 404))

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
@@ -29,7 +29,8 @@ class TaskUpdate(BaseModel):
 
     title: Title | None = None
     description: Description | None = None
-    completed: bool | None = None
+    # Strict: "yes", "0" or 1 are not booleans, whatever lax parsing would make of them.
+    completed: StrictBool | None = None
 
 
 class TaskRead(BaseModel):

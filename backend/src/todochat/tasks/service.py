@@ -8,6 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.db import Database
 from todochat.errors import NotFound
+from todochat.idempotency import service as idempotency
+from todochat.idempotency.service import IdempotencyKey
+from todochat.logs import timed
 from todochat.models import utcnow
 from todochat.tasks import repository
 from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
@@ -25,6 +28,7 @@ def _found(row: repository.Row | None, task_id: int) -> TaskRead:
     return TaskRead.model_validate(row)
 
 
+@timed("tasks.list")
 async def list_tasks(
     *, db: Database, user_id: str, status: TaskStatus = TaskStatus.all
 ) -> list[TaskRead]:
@@ -35,6 +39,7 @@ async def list_tasks(
     return await db.run(work)
 
 
+@timed("tasks.get")
 async def get_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     async def work(session: AsyncSession) -> TaskRead:
         return _found(await repository.get(session, user_id=user_id, task_id=task_id), task_id)
@@ -42,7 +47,12 @@ async def get_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     return await db.run(work)
 
 
-async def create_task(*, db: Database, user_id: str, data: TaskCreate) -> TaskRead:
+@timed("tasks.create")
+async def create_task(
+    *, db: Database, user_id: str, data: TaskCreate, idempotency_key: IdempotencyKey | None = None
+) -> TaskRead:
+    """Create a task; with a key, at most once: a repeat returns the task first created."""
+
     async def work(session: AsyncSession) -> TaskRead:
         row = await repository.add(
             session,
@@ -53,25 +63,41 @@ async def create_task(*, db: Database, user_id: str, data: TaskCreate) -> TaskRe
         )
         return TaskRead.model_validate(row)
 
-    return await db.run(work)
+    return await idempotency.run_once(
+        db,
+        user_id=user_id,
+        key=idempotency_key,
+        body=data,
+        act=work,
+        status_code=201,
+        dump=lambda task: task.model_dump(mode="json"),
+        load=TaskRead.model_validate,
+    )
 
 
+@timed("tasks.update")
 async def update_task(*, db: Database, user_id: str, task_id: int, data: TaskUpdate) -> TaskRead:
-    values: dict[str, Any] = {}
-    for field, value in data.model_dump(exclude_unset=True).items():
-        if field in ("title", "completed") and value is None:
-            continue  # null means "leave it"; a title can never be empty
-        values[field] = (value or None) if field == "description" else value
-    # Known deviation (D9): an empty body still refreshes updated_at.
-    values["updated_at"] = utcnow()
+    # null title/completed mean "leave as is" (a title is never empty); "" clears the description.
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in data.model_dump(exclude_unset=True).items()
+        if v is not None or k == "description"
+    }
+    if "description" in changes:
+        changes["description"] = changes["description"] or None
 
     async def work(session: AsyncSession) -> TaskRead:
-        row = await repository.update(session, user_id=user_id, task_id=task_id, values=values)
+        # One statement checks the owner and applies the edit; an edit that changes nothing
+        # leaves updated_at alone (D9).
+        row = await repository.update(
+            session, user_id=user_id, task_id=task_id, changes=changes, at=utcnow()
+        )
         return _found(row, task_id)
 
     return await db.run(work)
 
 
+@timed("tasks.set_completed")
 async def set_completed(
     *, db: Database, user_id: str, task_id: int, completed: bool | None = None
 ) -> TaskRead:
@@ -86,6 +112,7 @@ async def set_completed(
     return await db.run(work)
 
 
+@timed("tasks.delete")
 async def delete_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
     async def work(session: AsyncSession) -> TaskRead:
         return _found(await repository.delete(session, user_id=user_id, task_id=task_id), task_id)

@@ -1,0 +1,219 @@
+"""`/mcp`: the task tools over streamable HTTP for outside MCP clients.
+
+Authenticated with the same bearer tokens as the REST API: the token's user is the user of every
+tool call, and nothing the client sends (`_meta`, a `user_id` argument) can change that. Without
+a valid token the answer is a JSON 401 whose `WWW-Authenticate` points at the OAuth
+protected-resource metadata (RFC 9728), which MCP clients read to learn how to authenticate.
+
+The endpoint is stateless (every POST stands alone, any instance can answer it) and answers with
+JSON rather than an SSE stream, so it passes unchanged through proxies and our middlewares.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.routes import cors_middleware
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.shared.auth import ProtectedResourceMetadata
+from pydantic import ValidationError
+from starlette.authentication import AuthCredentials
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from todochat.auth.tokens import TokenVerifier
+from todochat.config import Settings
+from todochat.db import Database
+from todochat.errors import InvalidToken, NotAuthenticated
+from todochat.logs import bind
+from todochat.mcp.auth import BearerTokenVerifier
+from todochat.mcp.server import create_mcp_server, identity_from_access_token
+
+MCP_PATH = "/mcp"
+METADATA_PATH = "/.well-known/oauth-protected-resource"
+
+# The transport's own refusals are plain text; ours speak the API's error shape.
+_REFUSALS = {
+    400: "Content-Type must be application/json",
+    403: "This Origin is not allowed to call /mcp",
+    421: "This host name is not allowed for /mcp (the server's MCP_ALLOWED_HOSTS must list it)",
+}
+
+
+_ALLOW = {"Allow": "POST"}
+
+
+def _with_any_port(host: str) -> list[str]:
+    """An entry without a port allows the host on its default port and on any other."""
+    has_port = "]:" in host if host.startswith("[") else ":" in host
+    return [host] if has_port else [host, f"{host}:*"]
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection: a browser tricked into calling us under a foreign name sends
+    that name as Host (and its page as Origin); only our own names get through."""
+    entries = [h.strip() for h in settings.mcp_allowed_hosts if h.strip()]
+    if "*" in entries:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    if settings.public_url:
+        entries.append(settings.public_url.split("://", 1)[1])
+    hosts = [pattern for entry in entries for pattern in _with_any_port(entry)]
+    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
+    origins += [o for o in settings.cors_origins if o != "*"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class HttpMCP:
+    """The `/mcp` server of one app instance; built, and its session manager run, in the
+    lifespan (a mounted app's own lifespan never runs)."""
+
+    def __init__(self, *, database: Database, token_verifier: TokenVerifier, settings: Settings):
+        self.settings = settings
+        self.verifier = BearerTokenVerifier(token_verifier)
+        self.security = TransportSecurityMiddleware(transport_security(settings))
+        self.server: MCPServer = create_mcp_server(
+            database=database, identity=identity_from_access_token
+        )
+        # Builds the session manager; the Starlette app it returns is not used, because auth,
+        # errors and routing are ours (see `handle`).
+        self.server.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            stateless_http=True,
+            json_response=True,
+            transport_security=self.security.settings,
+            max_request_body_size=settings.max_body_bytes,
+        )
+        self._transport = AuthContextMiddleware(self.server.session_manager.handle_request)
+
+    def run(self) -> AbstractAsyncContextManager[None]:
+        return self.server.session_manager.run()
+
+    def base_url(self, request: Request) -> str:
+        if self.settings.public_url:
+            return self.settings.public_url
+        # Only reached once the Host passed the allow-list (or the check is off by choice).
+        return f"{request.url.scheme}://{request.url.netloc}"
+
+    def resource_metadata(self, request: Request) -> ProtectedResourceMetadata:
+        base = self.base_url(request)
+        issuer = self.settings.jwt_issuer
+        # Better Auth (the usual issuer) names itself by URL; our own sign-in issues the rest.
+        authority = issuer if issuer and issuer.startswith(("http://", "https://")) else base
+        return ProtectedResourceMetadata.model_validate(
+            {
+                "resource": base + MCP_PATH,
+                "authorization_servers": [authority],
+                "bearer_methods_supported": ["header"],
+                "resource_name": "todochat task tools",
+                "resource_documentation": base + "/docs" if self.settings.docs_enabled else None,
+            }
+        )
+
+    async def refusal(self, request: Request) -> Response | None:
+        refused = await self.security.validate_request(request, is_post=request.method == "POST")
+        if refused is None:
+            return None
+        status = refused.status_code
+        return _error(status, _REFUSALS.get(status, bytes(refused.body).decode() or "Bad request"))
+
+    def _unauthorized(self, request: Request, exc: NotAuthenticated) -> Response:
+        metadata = f'resource_metadata="{self.base_url(request)}{METADATA_PATH}{MCP_PATH}"'
+        challenge = (
+            f'Bearer error="invalid_token", error_description="{exc.detail}", {metadata}'
+            if isinstance(exc, InvalidToken)
+            else f"Bearer {metadata}"  # no credentials at all: no error code (RFC 6750 3.1)
+        )
+        return _error(401, exc.detail, {"WWW-Authenticate": challenge})
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        # Authentication first: without a valid token the answer is always 401, whatever else
+        # is wrong with the request (a token-less DNS-rebinding request gets nothing either).
+        header = request.headers.get("authorization")
+        if not header:
+            await self._unauthorized(request, NotAuthenticated())(scope, receive, send)
+            return
+        scheme, _, token = header.partition(" ")
+        access = (
+            await self.verifier.verify_token(token.strip()) if scheme.lower() == "bearer" else None
+        )
+        if access is None:
+            await self._unauthorized(request, InvalidToken())(scope, receive, send)
+            return
+        refused = await self.refusal(request)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        if request.method != "POST":
+            # Stateless: no session to DELETE, and never a server-initiated message, so no GET
+            # stream either (the spec's answer for that is 405). An idle stream per client would
+            # only hold a task and delay shutdown.
+            await _error(
+                405, "Send MCP requests with POST; this endpoint has no event stream", _ALLOW
+            )(scope, receive, send)
+            return
+        # What the SDK's AuthenticationMiddleware would store: `get_access_token()` reads it.
+        scope["user"] = AuthenticatedUser(access)
+        scope["auth"] = AuthCredentials(access.scopes)
+        bind(user_id=access.subject)
+        await self._transport(scope, receive, send)
+
+
+def _mcp_of(scope: Scope) -> HttpMCP:
+    mcp_http: HttpMCP = scope["app"].state.mcp_http
+    return mcp_http
+
+
+class _Endpoint:
+    """An ASGI app rather than a request handler: the MCP transport writes its own responses."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _mcp_of(scope).handle(scope, receive, send)
+
+
+async def _metadata(request: Request) -> Response:
+    mcp_http = _mcp_of(request.scope)
+    refused = await mcp_http.refusal(request)
+    if refused is not None:
+        return refused
+    try:
+        metadata = mcp_http.resource_metadata(request)
+    except ValidationError:  # only reachable with the host check off and a Host that is no URL
+        return _error(400, "Invalid Host header")
+    body: dict[str, Any] = metadata.model_dump(mode="json", exclude_none=True)
+    return Response(json.dumps(body), media_type="application/json")
+
+
+class _Route(Route):
+    """Names itself in the scope, as FastAPI does for its own routes, for the access log."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self
+        await super().handle(scope, receive, send)
+
+
+def mcp_routes() -> list[BaseRoute]:
+    """`/mcp` and its metadata, at the RFC 9728 path for the `/mcp` resource and at the root
+    well-known path that older clients try. Protocol endpoints: not part of the OpenAPI schema.
+    """
+    metadata = cors_middleware(_metadata, ["GET", "OPTIONS"])
+    return [
+        _Route(MCP_PATH, endpoint=_Endpoint(), name="mcp", include_in_schema=False),
+        *(
+            _Route(path, endpoint=metadata, methods=["GET", "OPTIONS"], include_in_schema=False)
+            for path in (METADATA_PATH + MCP_PATH, METADATA_PATH)
+        ),
+    ]

@@ -1,0 +1,258 @@
+"""Database faults, injected for real against PostgreSQL (each test on a database of its own):
+
+1. `pg_terminate_backend` on the service's connections, again and again, while a stream of
+   task writes and chat turns runs; clients retry with their Idempotency-Key. Every answer is
+   a success or a clean 503/409 JSON error, and afterwards the database holds exactly one copy
+   of every task and message.
+2. The database unreachable (a TCP proxy in front of PostgreSQL is cut: connections reset and
+   the port refuses), then hung (the port accepts and never answers), then back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import (
+    PG_ADMIN_URL,
+    User,
+    _asyncpg_dsn,
+    create_pg_database,
+    drop_pg_database,
+    make_settings,
+    start_app,
+)
+from tests.faults import LogCapture, TcpProxy
+from todochat.cli import migrate
+
+pytestmark = pytest.mark.slow
+
+DB_DOWN = "The database is temporarily unavailable. Please try again in a moment."
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    url = await create_pg_database()
+    try:
+        await asyncio.to_thread(migrate, url)
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+def _metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@dataclass
+class Ledger:
+    """What the clients were told: every answer, and what was acknowledged."""
+
+    statuses: list[int] = field(default_factory=list)
+    replayed: int = 0
+    unclean: list[str] = field(default_factory=list)
+    tasks: dict[str, int] = field(default_factory=dict)  # title -> id, from 201s
+    chats: dict[str, dict] = field(default_factory=dict)  # message -> 200 body
+
+
+async def _with_retries(
+    client: httpx.AsyncClient, url: str, body: dict, user: User, ledger: Ledger
+) -> httpx.Response:
+    headers = {**user.headers, "Idempotency-Key": str(uuid.uuid4())}
+    for _ in range(60):
+        r = await client.post(url, json=body, headers=headers)
+        ledger.statuses.append(r.status_code)
+        if r.status_code in (200, 201):
+            ledger.replayed += r.headers.get("Idempotent-Replayed") == "true"
+            return r
+        ok_shape = (
+            r.status_code in (503, 409)
+            and r.headers.get("content-type") == "application/json"
+            and isinstance(r.json().get("detail"), str)
+            and "Retry-After" in r.headers
+        )
+        if not ok_shape:
+            ledger.unclean.append(f"{r.status_code} {r.text[:200]}")
+            raise AssertionError(f"unclean failure: {r.status_code} {r.text[:200]}")
+        await asyncio.sleep(0.05)
+    raise AssertionError("never acknowledged")
+
+
+async def _worker(client: httpx.AsyncClient, n: int, ledger: Ledger, user: User) -> None:
+    for i in range(4):
+        title = f"Errand {n}-{i}-{uuid.uuid4().hex[:6]}"
+        r = await _with_retries(client, user.url("/tasks"), {"title": title}, user, ledger)
+        ledger.tasks[title] = r.json()["id"]
+        message = f"add chore {n}-{i}-{uuid.uuid4().hex[:6]}"
+        r = await _with_retries(client, user.url("/chat"), {"message": message}, user, ledger)
+        ledger.chats[message] = r.json()
+
+
+async def _terminate_loop(dbname: str, stop: asyncio.Event) -> int:
+    """Kill every backend of the test database (and only of it) every 30-90 ms."""
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
+    killed = 0
+    try:
+        while not stop.is_set():
+            killed += await conn.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                dbname,
+            )
+            await asyncio.sleep(random.uniform(0.03, 0.09))
+    finally:
+        await conn.close()
+    return killed
+
+
+async def test_terminated_connections_never_lose_or_duplicate_a_write(pg_url) -> None:
+    # A lease lost to the storm would block a retry until it runs out: keep that short here.
+    settings = make_settings(
+        pg_url,
+        db_pool_size=4,
+        db_max_overflow=4,
+        chat_turn_timeout_s=5,
+        idempotency_lease_margin_s=2,
+        idempotency_wait_s=2,
+    )
+    running = await start_app(settings)
+    ledger = Ledger()
+    users = [User() for _ in range(4)]
+    stop = asyncio.Event()
+    try:
+        with LogCapture() as logs:
+            async with running.client() as client:
+                killer = asyncio.create_task(_terminate_loop(pg_url.rsplit("/", 1)[1], stop))
+                try:
+                    await asyncio.gather(
+                        *[_worker(client, n, ledger, u) for n, u in enumerate(users)]
+                    )
+                finally:
+                    stop.set()
+                    killed = await killer
+                metrics = (await client.get("/metrics")).text
+    finally:
+        await running.stop()
+
+    retries = _metric(metrics, "todochat_db_retries_total")
+    failures = sum(1 for s in ledger.statuses if s >= 500)
+    resumed = logs.text.count("resuming an abandoned chat turn")
+    unknown = logs.text.count("commit outcome unknown")
+    print(
+        f"\nterminated backends: {killed}; requests: {len(ledger.statuses)}; "
+        f"503s: {failures}; 409s: {ledger.statuses.count(409)}; server-side retries: {retries}; "
+        f"commits of unknown outcome: {unknown}; replayed: {ledger.replayed}; "
+        f"chat turns resumed: {resumed}"
+    )
+    assert ledger.unclean == []
+    assert killed > 0
+    assert retries + failures > 0, "the fault never hit a request in flight"
+
+    conn = await asyncpg.connect(_asyncpg_dsn(pg_url))
+    try:
+        for user in users:
+            rows = await conn.fetch("SELECT id, title FROM tasks WHERE user_id = $1", user.id)
+            titles = [r["title"] for r in rows]
+            assert len(titles) == len(set(titles)), "a task was written twice"
+            conversations = await conn.fetchval(
+                "SELECT count(*) FROM conversations WHERE user_id = $1", user.id
+            )
+            assert conversations == 4, "a turn opened two conversations"
+        by_title = {
+            r["title"]: r["id"]
+            for r in await conn.fetch(
+                "SELECT id, title FROM tasks WHERE user_id = ANY($1::text[])",
+                [u.id for u in users],
+            )
+        }
+        for title, task_id in ledger.tasks.items():
+            assert by_title.get(title) == task_id
+        for message, answer in ledger.chats.items():
+            created = [c["result"] for c in answer["tool_calls"] if c["name"] == "add_task"]
+            for result in created:
+                if "task_id" in result:
+                    assert by_title.get(result["title"]) == result["task_id"]
+            rows = await conn.fetch(
+                "SELECT role, content FROM messages WHERE conversation_id = $1 ORDER BY id",
+                answer["conversation_id"],
+            )
+            assert [r["role"] for r in rows] == ["user", "assistant"], rows
+            assert rows[0]["content"] == message
+            assert rows[1]["content"] == answer["response"]
+        assert len(by_title) == len(ledger.tasks) + sum(
+            1
+            for a in ledger.chats.values()
+            for c in a["tool_calls"]
+            if c["name"] == "add_task" and "task_id" in c["result"]
+        )
+    finally:
+        await conn.close()
+
+
+async def test_unreachable_database_is_reported_fast_and_recovers(pg_url) -> None:
+    host_port = pg_url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+    proxy = await TcpProxy(host, int(port)).start()
+    proxied = pg_url.replace(host_port, f"127.0.0.1:{proxy.port}")
+    running = await start_app(make_settings(proxied, db_connect_timeout_s=1))
+    user = User()
+    try:
+        async with running.client() as c:
+            r = await c.post(user.url("/tasks"), json={"title": "Before"}, headers=user.headers)
+            assert r.status_code == 201
+
+            await proxy.cut()  # connections reset, port closed
+            started = time.monotonic()
+            r = await c.get("/health")
+            assert time.monotonic() - started < 2
+            assert r.status_code == 503
+            assert r.json()["status"] == "degraded"
+            assert r.json()["database"] == {"status": "down", "latency_ms": None}
+            assert (await c.get("/health/live")).status_code == 200
+
+            for method, path, body in (
+                ("POST", "/tasks", {"title": "During"}),
+                ("GET", "/tasks", None),
+                ("POST", "/chat", {"message": "add during the outage"}),
+                ("GET", "/conversations", None),
+            ):
+                started = time.monotonic()
+                r = await c.request(method, user.url(path), json=body, headers=user.headers)
+                assert r.status_code == 503, (path, r.text)
+                assert r.json() == {"detail": DB_DOWN}
+                assert r.headers["Retry-After"]
+                assert time.monotonic() - started < 5  # not the 30 s pool timeout
+
+            await proxy.blackhole()  # the port accepts and never answers
+            started = time.monotonic()
+            r = await c.get("/health")
+            assert time.monotonic() - started < 2
+            assert r.status_code == 503 and r.json()["status"] == "degraded"
+
+            await proxy.restore()
+            deadline = time.monotonic() + 10
+            while (r := await c.get("/health")).status_code != 200:
+                assert time.monotonic() < deadline, "health never recovered"
+                await asyncio.sleep(0.1)
+            assert r.json()["database"]["status"] == "ok"
+            r = await c.post(user.url("/tasks"), json={"title": "After"}, headers=user.headers)
+            assert r.status_code == 201
+            r = await c.get(user.url("/tasks"), headers=user.headers)
+            assert [t["title"] for t in r.json()] == ["After", "Before"]
+            metrics = (await c.get("/metrics")).text
+            assert _metric(metrics, 'todochat_db_errors_total{kind="unavailable"}') >= 4
+    finally:
+        await running.stop()
+        await proxy.stop()
