@@ -152,6 +152,7 @@ async def closed_loop(
     port: int,
     users: list[Step],
     warmup_s: float = 0.0,
+    ramp_s: float = 0.0,
     duration_s: float | None = None,
     total: int | None = None,
     on_complete: Callable[[int], None] | None = None,
@@ -165,6 +166,12 @@ async def closed_loop(
     window is the time they took. Requests still in flight at the end are awaited, not counted.
     No new request starts after the window. `mark("start")` and `mark("end")` are called at the
     window's edges, for readings such as the server's CPU time.
+
+    With `ramp_s`, user i sends its first request i * ramp_s / len(users) after the start, as
+    load tools ramp up (locust's spawn rate, k6's ramping VUs). Without it, users that all start
+    at once against an upstream of fixed delay stay in lockstep: every turn of a wave arrives
+    in the same millisecond, the server queues them all, then idles until the next wave, which
+    is no traffic that real users make. The ramp must end inside the warm-up.
     """
     result = RunResult()
     loop = asyncio.get_running_loop()
@@ -188,9 +195,11 @@ async def closed_loop(
     def is_ok(status: int, body: bytes) -> bool:
         return check(status, body) if check is not None else 200 <= status < 300
 
-    async def user_loop(step: Step) -> None:
+    async def user_loop(index: int, step: Step) -> None:
         nonlocal measured, last_completion
         conn = Connection(host, port)
+        if ramp_s:
+            await asyncio.sleep(index * ramp_s / len(users))
         try:
             while not stop.is_set():
                 t0 = loop.time()
@@ -223,7 +232,7 @@ async def closed_loop(
             conn.close()
 
     cpu0 = _cpu_s()
-    await asyncio.gather(*(user_loop(u) for u in users))
+    await asyncio.gather(*(user_loop(i, u) for i, u in enumerate(users)))
     edge("start")
     edge("end")
     result.client_cpu_s = _cpu_s() - cpu0

@@ -229,6 +229,8 @@ async def upstream_load(
                 port=stack.srv.port,
                 users=steps,
                 warmup_s=warmup_s,
+                # Arrivals spread over one turn's upstream time (two calls): steady traffic.
+                ramp_s=2 * delay_s,
                 duration_s=duration_s,
                 mark=meter.read,
             ),

@@ -7,7 +7,7 @@ query, timed by SQLAlchemy cursor events), the model (OfflineModel.get_response)
 (HTTP, auth, validation, persistence code outside queries). Sequential turns make the global
 accounting exact. Prints one JSON object.
 
-    python -m bench.turn_profile [--turns 400] [--database-url URL | --postgres]
+    python -m bench.turn_profile [--turns 400] [--database-url URL | --postgres] [--openai]
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ import cProfile
 import json
 import pstats
 import resource
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -108,15 +111,26 @@ def instrument(app: Any, clock: Clock) -> None:
 
 
 async def run(
-    turns: int, database_url: str, count_calls: bool = False, pstats_path: str | None = None
+    turns: int,
+    database_url: str,
+    count_calls: bool = False,
+    pstats_path: str | None = None,
+    upstream_url: str | None = None,
 ) -> dict[str, Any]:
     await asyncio.to_thread(migrate, database_url)
+    model: dict[str, Any] = {"model_provider": "offline"}
+    if upstream_url:
+        model = {
+            "model_provider": "openai",
+            "openai_api_key": "sk-bench",
+            "openai_base_url": upstream_url,
+        }
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
-        model_provider="offline",
         log_level="WARNING",
         rate_limit_enabled=False,
+        **model,
     )
     app = create_app(settings)
     import jwt
@@ -206,25 +220,57 @@ def main() -> None:
         action="store_true",
         help="on a fresh PostgreSQL database (todochat_bench_profile, dropped afterwards)",
     )
+    parser.add_argument(
+        "--openai",
+        action="store_true",
+        help="the OpenAI path against bench.fake_upstream (its own process, no delay)",
+    )
     args = parser.parse_args()
     url = args.database_url
-    if args.postgres:
-        from bench.harness import BenchDatabase
+    upstream: subprocess.Popen[bytes] | None = None
+    upstream_url = None
+    if args.openai:
+        port = free_port()
+        upstream = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_upstream", "--port", str(port)],
+        )
+        upstream_url = f"http://127.0.0.1:{port}/v1"
+        wait_for_port(port)
+    database = None
+    try:
+        if args.postgres:
+            from bench.harness import BenchDatabase
 
-        database = BenchDatabase(name="todochat_bench_profile")
-        asyncio.run(database.recreate())
-        try:
-            print(
-                json.dumps(
-                    asyncio.run(run(args.turns, database.app_url, args.count_calls, args.pstats))
-                )
-            )
-        finally:
+            database = BenchDatabase(name="todochat_bench_profile")
+            asyncio.run(database.recreate())
+            url = database.app_url
+        if url is None:
+            url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
+        result = asyncio.run(run(args.turns, url, args.count_calls, args.pstats, upstream_url))
+        print(json.dumps(result))
+    finally:
+        if database is not None:
             asyncio.run(database.drop())
-        return
-    if url is None:
-        url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
-    print(json.dumps(asyncio.run(run(args.turns, url, args.count_calls, args.pstats))))
+        if upstream is not None:
+            upstream.terminate()
+            upstream.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("fake upstream did not start")
 
 
 if __name__ == "__main__":
