@@ -130,6 +130,7 @@ async def run(
         database_url=database_url,
         log_level="WARNING",
         rate_limit_enabled=False,
+        gc_freeze=False,
         **model,
     )
     app = create_app(settings)

@@ -101,6 +101,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "rate_limit_task_writes": "10000/minute",
         "rate_limit_auth": "10000/minute",
         "log_level": "WARNING",
+        # Many apps start and stop in one test process; frozen objects would never be freed.
+        "gc_freeze": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -184,3 +184,30 @@ async def test_bodies_over_the_limit_are_413_before_parsing(client, user) -> Non
     )
     assert r.status_code == 413
     assert (await client.get(user.url("/tasks"), headers=user.headers)).json() == []
+
+
+async def test_start_up_freezes_long_lived_objects_and_turns_still_work(database_url) -> None:
+    """The service's default: what start-up built is frozen, so full collections under load
+    do not walk it, and young objects are collected less often."""
+    import gc
+
+    from todochat.main import GC_GEN0_THRESHOLD
+
+    threshold = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    running = await start_app(make_settings(database_url, gc_freeze=True))
+    try:
+        assert gc.get_freeze_count() > 100_000
+        assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
+        user = User()
+        async with running.client() as c:
+            r = await c.post(
+                user.url("/chat"), json={"message": "add a task to buy milk"}, headers=user.headers
+            )
+            assert r.status_code == 200
+            r = await c.get(user.url("/tasks"), headers=user.headers)
+            assert [t["title"] for t in r.json()] == ["Buy milk"]
+    finally:
+        await running.stop()
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     agent_max_turns: int = Field(default=10, ge=1)
     chat_turn_timeout_s: float = Field(default=90, gt=0)
     chat_history_limit: int = Field(default=50, ge=1)
+    # Freeze the objects alive after start-up and collect young objects less often (main.py).
+    # Off for in-process apps that come and go, such as the tests' (frozen objects are never
+    # collected).
+    gc_freeze: bool = True
 
     redis_url: str | None = None
     rate_limit_chat: str = "10/minute"

@@ -32,6 +32,7 @@ from agents.models.openai_provider import OpenAIProvider
 from agents.run_config import ToolExecutionConfig
 from agents.tool_context import ToolContext
 from mcp.server import MCPServer
+from openai import DefaultAioHttpClient
 
 from todochat.agent.instructions import INSTRUCTIONS
 from todochat.agent.offline_model import OfflineModel
@@ -198,9 +199,10 @@ def _database_outage(exc: BaseException) -> DatabaseUnavailable | None:
     return None
 
 
-def build_model(settings: Settings) -> Model | str:
+def build_model(settings: Settings) -> tuple[Model | str, AgentOpenAI | None]:
+    """The agent's model, and the HTTP client to close at shut-down if it has one."""
     if settings.resolved_model_provider == "offline":
-        return OfflineModel(model_name=settings.model_name)
+        return OfflineModel(model_name=settings.model_name), None
     client = AgentOpenAI(
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
         base_url=settings.openai_base_url,
@@ -208,11 +210,14 @@ def build_model(settings: Settings) -> Model | str:
         # One attempt per call: a stalled upstream must answer 503 within OPENAI_TIMEOUT_S,
         # and the client can retry the whole turn with the same Idempotency-Key.
         max_retries=0,
+        # aiohttp under the client instead of httpx's own pool: 7% fewer Python calls a turn
+        # on the OpenAI path, and no pool bookkeeping that grows with concurrent calls (P8).
+        http_client=DefaultAioHttpClient(),
     )
     provider = OpenAIProvider(
         openai_client=client, use_responses=settings.openai_api == "responses"
     )
-    return provider.get_model(settings.openai_model)
+    return provider.get_model(settings.openai_model), client
 
 
 class AgentRuntime:
@@ -222,7 +227,7 @@ class AgentRuntime:
         self.settings = settings
         self.metrics = metrics
         self.tools = InProcessMCPServer(mcp_server)
-        model = build_model(settings)
+        model, self._client = build_model(settings)
         # The MCP tools are converted once in `start` (see agent/tools.py), not on every step.
         self.agent: Agent[TurnContext] = Agent(
             name="todo-assistant",
@@ -245,6 +250,8 @@ class AgentRuntime:
 
     async def stop(self) -> None:
         await self.tools.cleanup()
+        if self._client is not None:
+            await self._client.close()
 
     async def run_turn(
         self,
