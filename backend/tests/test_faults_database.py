@@ -256,3 +256,68 @@ async def test_unreachable_database_is_reported_fast_and_recovers(pg_url) -> Non
     finally:
         await running.stop()
         await proxy.stop()
+
+
+async def _app_backends(admin: asyncpg.Connection, url: str) -> set[int]:
+    name = url.rsplit("/", 1)[1]
+    rows = await admin.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
+    )
+    return {r["pid"] for r in rows}
+
+
+@pytest.mark.parametrize("pre_ping", [True, False])
+async def test_connection_closed_by_the_server_is_replaced_before_use(pg_url, pre_ping) -> None:
+    """Pre-ping (P2) finds a connection the server closed before a unit of work uses it; with
+    it off, the unit of work meets the dead connection and has to be retried."""
+    running = await start_app(
+        make_settings(pg_url, db_pool_size=1, db_max_overflow=0, db_pool_pre_ping=pre_ping)
+    )
+    user = User()
+    admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
+    try:
+        async with running.client() as c:
+            r = await c.post(user.url("/tasks"), json={"title": "first"}, headers=user.headers)
+            assert r.status_code == 201
+            killed = await _app_backends(admin, pg_url)
+            assert killed
+            for pid in killed:
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            await asyncio.sleep(0.3)  # the server's goodbye reaches the idle pooled connection
+            with LogCapture() as logs:
+                r = await c.post(user.url("/tasks"), json={"title": "second"}, headers=user.headers)
+            assert r.status_code == 201
+            retried = "transient database error, retrying" in logs.stream.getvalue()
+            assert retried is (not pre_ping)
+            assert not (await _app_backends(admin, pg_url)) & killed
+            r = await c.get(user.url("/tasks"), headers=user.headers)
+            assert sorted(t["title"] for t in r.json()) == ["first", "second"]
+    finally:
+        await admin.close()
+        await running.stop()
+
+
+async def test_connection_idle_for_long_is_pinged_and_a_busy_one_is_not(
+    pg_url, monkeypatch
+) -> None:
+    """The ping's empty statement is seen on the wire by asyncpg's own query logger."""
+    import todochat.db
+
+    running = await start_app(make_settings(pg_url, db_pool_size=1, db_max_overflow=0))
+    engine = running.app.state.database.engine
+    queries: list[str] = []
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            raw.driver_connection.add_query_logger(lambda record: queries.append(record.query))
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        assert queries and ";" not in queries  # used a moment ago: no ping
+        seen = len(queries)
+        monkeypatch.setattr(todochat.db, "PING_IF_IDLE_S", 0.0)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 2")
+        # The ping (its own BEGIN, the empty statement, ROLLBACK), then the unit of work.
+        assert queries[seen : seen + 3] == ["BEGIN;", ";", "ROLLBACK;"]
+    finally:
+        await running.stop()

@@ -18,6 +18,7 @@ import asyncpg
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -135,13 +136,49 @@ def create_engine(settings: Settings, *, metrics: Metrics | None = None) -> Asyn
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,
             pool_recycle=settings.db_pool_recycle_s,
-            pool_pre_ping=settings.db_pool_pre_ping,
+            # Pre-ping is done by `_install_liveness_check`, without SQLAlchemy's three round
+            # trips on every checkout (P2).
+            pool_pre_ping=False,
             # Parameters are user data (task titles, messages): keep them out of error text.
             hide_parameters=True,
             connect_args={"timeout": settings.db_connect_timeout_s},
         )
+        if settings.db_pool_pre_ping:
+            _install_liveness_check(engine)
     _install_slow_query_log(engine, settings.db_slow_ms, metrics)
     return engine
+
+
+# A pooled connection idle for longer than this is pinged before use: idle connections are the
+# ones that proxies, NAT tables and server timeouts drop without telling the client.
+PING_IF_IDLE_S = 10.0
+
+
+def _install_liveness_check(engine: AsyncEngine) -> None:
+    """Pre-ping at the cost of one check per checkout instead of three round trips.
+
+    A connection the server closed (restart, fail-over, `pg_terminate_backend`) is known to
+    asyncpg as soon as the event loop reads the EOF, so `is_closed()` catches it for free. A
+    connection that sat idle could have been dropped silently on the way; it gets a real ping.
+    A connection in use every few seconds has proven itself. Either failure makes the pool
+    replace every connection older than now, as SQLAlchemy's own pre-ping does, and a unit of
+    work that still meets a dead connection is retried by `Database.run`.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_conn.driver_connection.is_closed():
+            raise sa_exc.InvalidatePoolError("connection closed by the server")
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since > PING_IF_IDLE_S:
+            try:
+                dbapi_conn.ping()
+            except Exception as error:
+                raise sa_exc.InvalidatePoolError("ping failed") from error
 
 
 def _install_slow_query_log(engine: AsyncEngine, slow_ms: float, metrics: Metrics | None) -> None:
