@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,237 @@ class ConnectionSampler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL's own time per statement, from its log
+# --------------------------------------------------------------------------------------------
+
+# Overrides where PostgreSQL's log is looked for (a server on another host, a log shipped
+# elsewhere): the path of the file it writes its log lines to.
+PG_LOG_ENV = "BENCH_PG_LOG"
+_DURATION = re.compile(
+    r"LOG:  (?:[0-9A-Z]{5}: )?duration: (?P<ms>\d+(?:\.\d+)?) ms  "
+    r"(?P<phase>parse|bind|execute fetch from|execute|statement)(?: (?P<name>[^:]*))?: "
+    r"(?P<text>.*)"
+)
+
+
+def _prefix_pattern(prefix: str, database: str) -> re.Pattern[str] | None:
+    """A regex for PostgreSQL's `log_line_prefix` that matches only lines of `database` and
+    captures the backend pid; None when the prefix carries no pid or no database name, as the
+    statements could then not be told apart from other databases' nor paired by backend."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    for m in re.finditer(r"%(-?\d+)?(.)|[^%]+", prefix):
+        if m.group(2) is None:
+            parts.append(re.escape(m.group(0)))
+            continue
+        escape = m.group(2)
+        seen.add(escape)
+        if escape == "p":
+            parts.append(r"\s*(?P<pid>\d+)\s*")
+        elif escape == "d":
+            parts.append(r"\s*" + re.escape(database) + r"\s*")
+        elif escape == "%":
+            parts.append("%")
+        elif escape != "q":  # %q prints nothing in a session's lines
+            parts.append(".*?")
+    if not {"p", "d"} <= seen:
+        return None
+    return re.compile("".join(parts) + _DURATION.pattern)
+
+
+def _statement_kind(text: str) -> str:
+    word = text.split(None, 1)[0].rstrip(";").upper() if text.strip() else ""
+    return word or "(empty)"
+
+
+@dataclass
+class PgStatement:
+    kind: str  # the statement's first word: SELECT, BEGIN, COMMIT...; "(empty)" for ";"
+    ms: float
+    # Part of the pool's pre-ping (BEGIN, ";", ROLLBACK at each checkout), not the app's work.
+    ping: bool = False
+
+
+def parse_statements(lines: list[bytes], pattern: re.Pattern[str]) -> list[PgStatement]:
+    """One PgStatement per statement in PostgreSQL's duration lines, in log order.
+
+    asyncpg's extended protocol logs a statement as up to three lines, parse (only when the
+    statement is not yet prepared on that connection), bind and execute, each with its own
+    duration: a statement's time is their sum, and it is done at its execute. PostgreSQL logs
+    no execute for an empty statement (";", the pool's ping), which is done at its bind.
+    BEGIN, COMMIT and ROLLBACK come through the simple protocol, a line each.
+    """
+    out: list[PgStatement] = []
+    # Statement names are per connection, so the backend pid is part of the key.
+    pending: dict[tuple[str, str], float] = {}
+    # Per backend, the statements of its open transaction, to recognise a ping's.
+    open_tx: dict[str, list[PgStatement]] = {}
+    match = pattern.match
+    for raw in lines:
+        if b"duration: " not in raw:
+            continue
+        m = match(raw.decode("utf-8", "replace"))
+        if m is None:
+            continue
+        ms = float(m["ms"])
+        phase = m["phase"]
+        kind = _statement_kind(m["text"])
+        pid = m["pid"]
+        if phase != "statement":
+            # A portal's name follows the statement's after a slash.
+            key = (pid, (m["name"] or "").split("/", 1)[0])
+            if phase == "parse" or (phase == "bind" and kind != "(empty)"):
+                pending[key] = pending.get(key, 0.0) + ms
+                continue
+            ms += pending.pop(key, 0.0)
+        statement = PgStatement(kind, ms, ping=kind == "(empty)")
+        out.append(statement)
+        if kind == "BEGIN":
+            open_tx[pid] = [statement]
+        elif pid in open_tx:
+            open_tx[pid].append(statement)
+            if kind in ("COMMIT", "ROLLBACK", "END", "ABORT"):
+                tx = open_tx.pop(pid)
+                if [s.kind for s in tx] == ["BEGIN", "(empty)", "ROLLBACK"]:
+                    for s in tx:
+                        s.ping = True
+    return out
+
+
+def _postmaster_stderr(backend_pid: int) -> Path | None:
+    """The file the postmaster's stderr goes to, seen from /proc: where PostgreSQL logs when
+    its logging collector is off (Debian's pg_ctlcluster points it at
+    /var/log/postgresql/postgresql-<version>-<cluster>.log). Only for a server on this host."""
+    try:
+        stat = Path(f"/proc/{backend_pid}/stat").read_text()
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        target = Path(os.readlink(f"/proc/{ppid}/fd/2"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return target if target.is_file() else None
+
+
+class PgStatementLog:
+    """Every statement PostgreSQL runs for the bench database, with the time PostgreSQL itself
+    took, read back from its log: the database's own figure, untouched by how long the client
+    takes to read the answer.
+
+    `log_min_duration_statement = 0` is set on the bench database only, and only while a
+    scenario that reads it runs (and only when the log can be read): it makes PostgreSQL log
+    every statement, which costs it CPU and fills a log other people's servers share. The
+    setting applies to sessions opened afterwards, so it must be on before the server starts.
+    """
+
+    def __init__(self, db: BenchDatabase) -> None:
+        self.db = db
+        self.path: Path | None = None
+        self.pattern: re.Pattern[str] | None = None
+        # Why the figures could not be read; None while they can.
+        self.unavailable: str | None = "not started"
+        self.marks: dict[str, int] = {}
+        self._settings_on = False
+
+    async def start(self) -> PgStatementLog:
+        conn = await asyncpg.connect(self.db.admin_url)
+        try:
+            self.unavailable = await self._locate(conn)
+            if self.unavailable is None:
+                await conn.execute(
+                    f'ALTER DATABASE "{self.db.name}" SET log_min_duration_statement = 0'
+                )
+                self._settings_on = True
+                # Bind parameters would add a line per statement, and the users' data with it.
+                await conn.execute(
+                    f'ALTER DATABASE "{self.db.name}" SET log_parameter_max_length = 0'
+                )
+        finally:
+            await conn.close()
+        if self.unavailable is not None:
+            log(f"PostgreSQL's own statement times unavailable: {self.unavailable}")
+        return self
+
+    async def _locate(self, conn: asyncpg.Connection) -> str | None:
+        settings = {
+            name: await conn.fetchval(f"SHOW {name}")
+            for name in ("log_destination", "logging_collector", "log_line_prefix")
+        }
+        self.pattern = _prefix_pattern(settings["log_line_prefix"], self.db.name)
+        if self.pattern is None:
+            return f"log_line_prefix {settings['log_line_prefix']!r} has no %p or no %d"
+        override = os.environ.get(PG_LOG_ENV)
+        if override:
+            self.path = Path(override)
+        elif "stderr" not in (d.strip() for d in settings["log_destination"].split(",")):
+            return f"log_destination is {settings['log_destination']!r}, not stderr"
+        elif settings["logging_collector"] == "on":
+            current = await conn.fetchval("SELECT pg_current_logfile('stderr')")
+            if current is None:
+                return "logging_collector is on but pg_current_logfile() is NULL"
+            data_dir = await conn.fetchval("SHOW data_directory")
+            # Relative to the data directory unless log_directory is absolute.
+            self.path = Path(data_dir) / current
+        else:
+            self.path = _postmaster_stderr(await conn.fetchval("SELECT pg_backend_pid()"))
+            if self.path is None:
+                return f"cannot find where the postmaster's stderr goes; set {PG_LOG_ENV}"
+        try:
+            with self.path.open("rb"):
+                pass
+        except OSError as exc:
+            return f"cannot read {self.path}: {exc.strerror}"
+        return None
+
+    def mark(self, name: str) -> None:
+        if self.unavailable is None and self.path is not None:
+            try:
+                self.marks[name] = self.path.stat().st_size
+            except OSError as exc:
+                self.unavailable = f"cannot stat {self.path}: {exc.strerror}"
+
+    def statements(self, start: str = "start", end: str = "end") -> list[PgStatement]:
+        """The statements logged between two marks; empty, with `unavailable` saying why,
+        when the log could not be read."""
+        if self.unavailable is not None or self.path is None or self.pattern is None:
+            return []
+        if start not in self.marks or end not in self.marks:
+            self.unavailable = "the window's log offsets were not taken"
+            return []
+        first, last = self.marks[start], self.marks[end]
+        if last < first:
+            self.unavailable = f"{self.path} shrank during the window (rotated?)"
+            return []
+        try:
+            with self.path.open("rb") as f:
+                f.seek(first)
+                data = f.read(last - first)
+        except OSError as exc:
+            self.unavailable = f"cannot read {self.path}: {exc.strerror}"
+            return []
+        out = parse_statements(data.splitlines(), self.pattern)
+        if not out:
+            # Also what a translated log (lc_messages other than English) comes to.
+            self.unavailable = (
+                f"no duration line for database {self.db.name} in {self.path} "
+                f"between offsets {first} and {last}"
+            )
+        return out
+
+    def window_bytes(self, start: str = "start", end: str = "end") -> int:
+        return self.marks.get(end, 0) - self.marks.get(start, 0)
+
+    async def stop(self) -> None:
+        if not self._settings_on:
+            return
+        conn = await asyncpg.connect(self.db.admin_url)
+        try:
+            for name in ("log_min_duration_statement", "log_parameter_max_length"):
+                await conn.execute(f'ALTER DATABASE "{self.db.name}" RESET {name}')
+            self._settings_on = False
+        finally:
+            await conn.close()
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from bench.harness import (
     ConnectionSampler,
     CpuMeter,
     FakeUpstreamProcess,
+    PgStatement,
+    PgStatementLog,
     ServerProcess,
     load_average,
 )
@@ -116,9 +118,17 @@ class Stack:
     """Bench database + server (+ fake upstream) for one scenario, torn down afterwards."""
 
     def __init__(
-        self, *, env: dict[str, str], fake_delay_s: float | None = None, workers: int = WORKERS
+        self,
+        *,
+        env: dict[str, str],
+        fake_delay_s: float | None = None,
+        workers: int = WORKERS,
+        pg_statements: bool = False,
     ) -> None:
         self.db = BenchDatabase()
+        # PostgreSQL's own time per statement, for the scenarios that judge it: logging every
+        # statement costs PostgreSQL CPU, so the others leave it off.
+        self.pg_log = PgStatementLog(self.db) if pg_statements else None
         self.fake = FakeUpstreamProcess(delay_s=fake_delay_s) if fake_delay_s is not None else None
         self.env = env
         self.workers = workers
@@ -129,6 +139,9 @@ class Stack:
 
     async def __aenter__(self) -> Stack:
         await self.db.recreate()
+        if self.pg_log is not None:
+            # Before the server starts: only sessions opened afterwards log their statements.
+            await self.pg_log.start()
         env = dict(self.env)
         if self.fake is not None:
             await self.fake.start()
@@ -148,11 +161,19 @@ class Stack:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.server is not None:
-            await self.server.stop()
-        if self.fake is not None:
-            await self.fake.stop()
-        await self.db.drop()
+        try:
+            if self.server is not None:
+                await self.server.stop()
+            if self.fake is not None:
+                await self.fake.stop()
+        finally:
+            try:
+                # Dropping the database drops its settings too; reset them anyway, so a drop
+                # that fails leaves no database logging every statement.
+                if self.pg_log is not None:
+                    await self.pg_log.stop()
+            finally:
+                await self.db.drop()
 
     @property
     def srv(self) -> ServerProcess:
@@ -342,8 +363,9 @@ async def offline_load(
     total: int | None = None,
     on_complete: Callable[[Stack, int], None] | None = None,
     after: Callable[[Stack, RunResult, dict[str, Any]], Awaitable[None]] | None = None,
+    pg_statements: bool = False,
 ) -> dict[str, Any]:
-    async with Stack(env=env or {}) as stack:
+    async with Stack(env=env or {}, pg_statements=pg_statements) as stack:
         users = make_users(concurrency, stack.srv.secret)
         steps = [chat_user(u, offline_message) for u in users]
         meter = stack.meter(name, None if total else duration_s)
@@ -353,6 +375,8 @@ async def offline_load(
         def mark(name: str) -> None:
             meter.read(name)
             stack.log_marks[name] = stack.srv.log_size()
+            if stack.pg_log is not None:
+                stack.pg_log.mark(name)
 
         result, db = await _db_figures(
             stack,
@@ -393,11 +417,35 @@ async def offline() -> dict[str, Any]:
     return out
 
 
+def _distribution(times: list[float]) -> dict[str, Any]:
+    ordered = sorted(times)
+    return {
+        "n": len(ordered),
+        "p50_ms": round(percentile(ordered, 50), 3),
+        "p95_ms": round(percentile(ordered, 95), 3),
+        "p99_ms": round(percentile(ordered, 99), 3),
+    }
+
+
 async def db() -> dict[str, Any]:
-    """The `offline` load with every query's time in the log (DB_SLOW_MS=0): the time each
-    query took as the server saw it, from sending it to having its rows."""
+    """The `offline` load, with two figures for each query's database time:
+
+    - PostgreSQL's own (`pg_statement_*`, judged): every statement's duration as PostgreSQL
+      logs it for the bench database (log_min_duration_statement = 0): parse + bind +
+      execute of one statement, BEGIN and COMMIT included as statements of their own. The
+      pool's pre-ping at each checkout (BEGIN, ";", ROLLBACK: a third of all statements, each
+      a few microseconds) is counted apart: it is no query of the app's, and would only pull
+      the percentiles down.
+    - The server's (`*_from_server`, DB_SLOW_MS=0): from sending a query to having its rows,
+      as SQLAlchemy's cursor events see it, BEGIN and COMMIT not included. Under this load
+      each worker's event loop is saturated, so it includes the time the answer, already
+      there, waits for the loop to get round to it: the turn's cost, not the database's.
+
+    When PostgreSQL's log cannot be read, `pg_log` says why and the server's figure is judged.
+    """
     queries: list[dict[str, Any]] = []
     run_queries = [0]
+    statements: list[PgStatement] = []
 
     async def collect(stack: Stack, result: RunResult, out: dict[str, Any]) -> None:
         run_queries[0] = sum(
@@ -412,29 +460,71 @@ async def db() -> dict[str, Any]:
             for r in stack.srv.log_records(marks.get("start", 0), marks.get("end"))
             if r.get("message") == "slow query"
         )
+        assert stack.pg_log is not None
+        statements.extend(stack.pg_log.statements())
+        if stack.pg_log.unavailable is None:
+            out["pg_log"] = {
+                "path": str(stack.pg_log.path),
+                "window_bytes": stack.pg_log.window_bytes(),
+            }
+        else:
+            out["pg_log"] = {"unavailable": stack.pg_log.unavailable}
 
-    out = await offline_load("db", env={"DB_SLOW_MS": "0"}, after=collect)
+    out = await offline_load("db", env={"DB_SLOW_MS": "0"}, after=collect, pg_statements=True)
+    turns = max(out["turns"], 1)
+
+    work = [st for st in statements if not st.ping]
+    if work:
+        pg = _distribution([st.ms for st in work])
+        by_kind: dict[str, list[float]] = {}
+        for st in work:
+            by_kind.setdefault(st.kind, []).append(st.ms)
+        out["pg_statements"] = pg["n"]
+        out["pg_statements_per_turn"] = round(pg["n"] / turns, 2)
+        out["pg_statement_p50_ms"] = pg["p50_ms"]
+        out["pg_statement_p95_ms"] = pg["p95_ms"]
+        out["pg_statement_p99_ms"] = pg["p99_ms"]
+        out["pg_statement_mean_ms"] = round(sum(st.ms for st in work) / pg["n"], 3)
+        out["pg_by_statement"] = {k: _distribution(v) for k, v in sorted(by_kind.items())}
+        pings = [st.ms for st in statements if st.ping]
+        out["pg_pool_ping_statements"] = len(pings)
+        out["pg_pool_ping_ms_total"] = round(sum(pings), 1)
+        # Had the pings counted as queries: what the judged p95 would have read.
+        out["pg_statement_p95_ms_with_pings"] = round(
+            percentile(sorted(st.ms for st in statements), 95), 3
+        )
+
     times = sorted(float(q["duration_ms"]) for q in queries)
     by_statement: dict[str, list[float]] = {}
     for q in queries:
         by_statement.setdefault(q.get("statement", "?"), []).append(float(q["duration_ms"]))
-    out["queries"] = len(times)
-    # The part of a query's time that is PostgreSQL's own: its execution time over the whole
-    # run (BEGIN and COMMIT included) per statement the server logged over the same run.
+    out["queries_from_server"] = len(times)
+    out["queries_per_turn_from_server"] = round(len(times) / turns, 2)
+    # PostgreSQL's execution time over the whole run (pg_stat_database.active_time, BEGIN and
+    # COMMIT included) per query the server logged over the same run: a cross-check of the
+    # log's figures that needs no access to PostgreSQL's log.
     out["pg_execution_ms_per_query_mean"] = round(out["pg_active_ms"] / max(run_queries[0], 1), 3)
-    out["queries_per_turn"] = round(len(times) / max(out["turns"], 1), 2)
-    out["query_p50_ms"] = round(percentile(times, 50), 2)
-    out["query_p95_ms"] = round(percentile(times, 95), 2)
-    out["query_p99_ms"] = round(percentile(times, 99), 2)
-    out["by_statement"] = {
+    out["query_p50_ms_from_server"] = round(percentile(times, 50), 2)
+    out["query_p95_ms_from_server"] = round(percentile(times, 95), 2)
+    out["query_p99_ms_from_server"] = round(percentile(times, 99), 2)
+    out["by_statement_from_server"] = {
         k: {"n": len(v), "p95_ms": round(percentile(sorted(v), 95), 2)}
         for k, v in sorted(by_statement.items())
     }
-    out["target"] = {
-        "what": "p95 of each query's database time <= 5 ms (under the offline load)",
-        "value": out["query_p95_ms"],
-        "met": out["query_p95_ms"] <= 5,
-    }
+
+    if work:
+        what = (
+            "p95 of PostgreSQL's own time per statement (parse + bind + execute, BEGIN and "
+            "COMMIT included, pool pre-pings not, from its log) under the offline load <= 5 ms"
+        )
+        value = out["pg_statement_p95_ms"]
+    else:
+        what = (
+            "p95 of each query's time as the server saw it, event-loop wait included "
+            "(PostgreSQL's log unreadable, see pg_log) under the offline load <= 5 ms"
+        )
+        value = out["query_p95_ms_from_server"]
+    out["target"] = {"what": what, "value": value, "met": value <= 5}
     return out
 
 
