@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.conftest import User, make_settings, start_app
+from todochat.chat.service import history_as_input
+from todochat.conversations.schemas import MessageRead, ToolCall
+
+_NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 async def _chat(client, user: User, message: str, conversation_id: int | None = None):
@@ -188,3 +194,78 @@ async def test_offline_model_streams_through_the_same_runner_and_tools(app, clie
     assert "".join(deltas).strip() == result.final_output.strip()
     [task] = (await client.get(user.url("/tasks"), headers=user.headers)).json()
     assert task["title"] == "Water the plants"
+
+
+async def test_every_model_step_sees_the_history_as_the_runner_would_send_it(app, user) -> None:
+    """The stored history reaches the model through the input filter, not as the Runner's input
+    (agent/runner.py `with_history`): each step must get the list the Runner would have built."""
+    import copy
+    from dataclasses import replace
+
+    from agents import Runner
+
+    from todochat.agent.offline_model import OfflineModel
+    from todochat.agent.runner import TurnContext
+
+    class Recording(OfflineModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inputs: list = []
+
+        async def get_response(self, system_instructions, input, *args, **kwargs):
+            self.inputs.append(copy.deepcopy(input))
+            return await super().get_response(system_instructions, input, *args, **kwargs)
+
+    call = {"id": "call_1", "name": "add_task", "arguments": {"title": "Buy milk"}}
+    history = history_as_input(
+        [
+            MessageRead(
+                id=1, role="user", content="add buy milk", tool_calls=None, created_at=_NOW
+            ),
+            MessageRead(
+                id=2,
+                role="assistant",
+                content="Done! I've added 'Buy milk' (task #7) to your list.",
+                tool_calls=[
+                    ToolCall(
+                        **call, result={"task_id": 7, "status": "created", "title": "Buy milk"}
+                    )
+                ],
+                created_at=_NOW,
+            ),
+        ]
+    )
+    stored = copy.deepcopy(history)
+    message = "what's pending?"
+    runtime = app.state.agent_runtime
+    unfiltered, filtered = Recording(), Recording()
+    baseline = await Runner.run(
+        runtime.agent.clone(model=unfiltered),
+        [*history, {"role": "user", "content": message}],
+        context=TurnContext(user_id=user.id),
+        run_config=replace(runtime.run_config, call_model_input_filter=None),
+    )
+    agent = runtime.agent
+    runtime.agent = agent.clone(model=filtered)
+    try:
+        result = await runtime.run_turn(user_id=user.id, history=history, message=message)
+    finally:
+        runtime.agent = agent
+
+    def without_fresh_ids(inputs: list) -> list:
+        # Ids the model makes up in this turn are random; the history's are kept.
+        return [
+            [
+                it
+                if i < len(history)
+                else {k: v for k, v in it.items() if k not in ("id", "call_id")}
+                for i, it in enumerate(step)
+            ]
+            for step in inputs
+        ]
+
+    assert len(filtered.inputs) == 2  # list_tasks, then the reply
+    assert without_fresh_ids(filtered.inputs) == without_fresh_ids(unfiltered.inputs)
+    assert filtered.inputs[0][: len(history)] == stored
+    assert result.reply == baseline.final_output
+    assert history == stored

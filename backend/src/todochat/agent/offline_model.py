@@ -1535,7 +1535,10 @@ class Conversation:
 def _normalise_input(raw_input: str | list[TResponseInputItem]) -> list[dict[str, Any]]:
     if isinstance(raw_input, str):
         return [{"role": "user", "content": raw_input}]
-    return [_as_dict(item) for item in raw_input]
+    # Items are only read, so plain dicts (all the Runner sends) are used as they are: this runs
+    # on every step over the whole history.
+    items = cast(list[Any], raw_input)
+    return [item if type(item) is dict else _as_dict(item) for item in items]
 
 
 def _is_user(item: Mapping[str, Any]) -> bool:
@@ -1576,22 +1579,41 @@ class _History:
     listing: tuple[int, ...] | None = None
 
 
+class _CallNames:
+    """The tool name of each call id (its latest function_call), looked up from the end.
+
+    `_read_history` usually stops after the last few items, so the items are indexed only as
+    far back as a lookup needs, not over the whole history on every step.
+    """
+
+    def __init__(self, items: Sequence[dict[str, Any]]) -> None:
+        self._items = items
+        self._next = len(items) - 1
+        self._names: dict[str, str] = {}
+
+    def get(self, call_id: str) -> str:
+        while call_id not in self._names and self._next >= 0:
+            item = self._items[self._next]
+            self._next -= 1
+            if item.get("type") == "function_call":
+                self._names.setdefault(str(item.get("call_id")), str(item.get("name")))
+        return self._names.get(call_id, "")
+
+
 def _read_history(earlier: Sequence[dict[str, Any]]) -> _History:
     history = _History()
-    names = {
-        str(it.get("call_id")): str(it.get("name"))
-        for it in earlier
-        if it.get("type") == "function_call"
-    }
+    names = _CallNames(earlier)
     for item in reversed(earlier):
         kind = item.get("type")
-        name = names.get(str(item.get("call_id")), "")
+        if kind not in ("function_call", "function_call_output"):
+            continue
+        name = names.get(str(item.get("call_id")))
         if kind == "function_call_output" and name == LIST and history.tool is None:
             if history.listing is None:
                 rows = _task_views(parse_tool_output(item.get("output")))
                 history.listing = tuple(t.id for t in display_order(rows))
             continue
-        if kind not in ("function_call", "function_call_output") or name == LIST:
+        if name == LIST:
             continue
         decoded = parse_tool_output(item.get("output")) if kind == "function_call_output" else {}
         output: Mapping[str, Any] = decoded if isinstance(decoded, Mapping) else {}
@@ -1613,7 +1635,9 @@ def _read_history(earlier: Sequence[dict[str, Any]]) -> _History:
 
 def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation:
     items = _normalise_input(raw_input)
-    last_user = max((i for i, it in enumerate(items) if _is_user(it)), default=-1)
+    # Every lookup here scans from the end and stops at the first match: the answer is near the
+    # end, and this runs on every step over the whole history.
+    last_user = next((i for i in range(len(items) - 1, -1, -1) if _is_user(items[i])), -1)
     earlier = items[: max(last_user, 0)]
     history = _read_history(earlier)
     action = next(
@@ -1624,7 +1648,7 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
         ),
         None,
     )
-    earlier_users = [it for it in earlier if _is_user(it)]
+    previous_user = next((it for it in reversed(earlier) if _is_user(it)), None)
     last_reply: dict[str, Any] = next(
         (it for it in reversed(earlier) if it.get("role") == "assistant"), {}
     )
@@ -1634,7 +1658,7 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
         turn=_current_turn(items[last_user + 1 :]),
         last_touched=history.touched,
         last_action=action,
-        previous_user_text=_text_of(earlier_users[-1].get("content")) if earlier_users else "",
+        previous_user_text=_text_of(previous_user.get("content")) if previous_user else "",
         asked_which=_WHICH_MARKER in reply_text,
         asked_title=_TITLE_MARKER in reply_text,
         offered=_OFFER_MARKER in reply_text,

@@ -29,7 +29,7 @@ from agents import (
 )
 from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
 from agents.models.openai_provider import OpenAIProvider
-from agents.run_config import ToolExecutionConfig
+from agents.run_config import CallModelData, ModelInputData, ToolExecutionConfig
 from agents.tool_context import ToolContext
 from mcp.server import MCPServer
 from openai import DefaultAioHttpClient
@@ -62,9 +62,11 @@ class ModelFailure(Exception):
 
 @dataclass
 class TurnContext:
-    """Run context: never shown to the model. `user_id` comes from the authenticated request."""
+    """Run context. `user_id` comes from the authenticated request and is never shown to the
+    model; `history` is, in front of each step's input (see `with_history`)."""
 
     user_id: str
+    history: list[TResponseInputItem] = field(default_factory=list)
     # Set for a turn sent with an Idempotency-Key: tool calls that create things are keyed by
     # it, so a resumed turn replays them instead of acting twice.
     effect_scope: str | None = None
@@ -111,6 +113,23 @@ def tool_result_as_json(name: str, output: Any) -> Any:
     if name == "list_tasks" and isinstance(output, dict) and isinstance(output.get("result"), list):
         return output["result"]
     return output
+
+
+def with_history(data: CallModelData[TurnContext]) -> ModelInputData:
+    """The model input of one step: the stored history, then what the Runner holds.
+
+    The history is not given to the Runner as input because the Runner re-walks its whole input
+    on every step (deep-converting it twice, normalising, copying) and deep-copies it once per
+    turn, a cost per stored item that a long conversation paid on every step. Stored items are
+    already plain input dicts, what that work would produce, so the model gets the same list.
+    Every step gets the same item objects, not copies: the models only read their input.
+    """
+    history = data.context.history if data.context is not None else []
+    if not history:
+        return data.model_data
+    return ModelInputData(
+        input=[*history, *data.model_data.input], instructions=data.model_data.instructions
+    )
 
 
 class _TurnHooks(RunHooks[TurnContext]):
@@ -241,6 +260,7 @@ class AgentRuntime:
             trace_include_sensitive_data=False,
             # A todo list is order-sensitive ("add X, then list"): run one step's calls in turn.
             tool_execution=ToolExecutionConfig(max_function_tool_concurrency=1),
+            call_model_input_filter=with_history,
         )
         self.hooks = _TurnHooks(metrics)
 
@@ -262,14 +282,16 @@ class AgentRuntime:
         effect_scope: str | None = None,
     ) -> TurnResult:
         context = TurnContext(
-            user_id=user_id, effect_scope=effect_scope, request_id=request_id_var.get()
+            user_id=user_id,
+            history=history,
+            effect_scope=effect_scope,
+            request_id=request_id_var.get(),
         )
-        items: list[TResponseInputItem] = [*history, {"role": "user", "content": message}]
         try:
             async with asyncio.timeout(self.settings.chat_turn_timeout_s):
                 result = await Runner.run(
                     self.agent,
-                    items,
+                    [{"role": "user", "content": message}],
                     context=context,
                     max_turns=self.settings.agent_max_turns,
                     hooks=self.hooks,
