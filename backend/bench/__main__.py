@@ -20,7 +20,7 @@ import sys
 import time
 
 from bench.harness import EXTRA_ENV, load_average, log
-from bench.scenarios import SCENARIOS
+from bench.scenarios import OVERRIDES, SCENARIOS
 
 
 async def run(names: list[str]) -> int:
@@ -55,7 +55,14 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a server setting for experiments (e.g. DB_POOL_SIZE=30); published figures use none",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="another concurrency for overhead and capacity (experiments; published: none)",
+    )
     args = parser.parse_args()
+    if args.concurrency:
+        OVERRIDES["concurrency"] = args.concurrency
     for item in args.env:
         name, _, value = item.partition("=")
         EXTRA_ENV[name.strip().upper()] = value

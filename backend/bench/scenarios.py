@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import time
@@ -41,7 +42,10 @@ OFFLINE_CYCLE = (
 )
 # A conversation is resumed for this many turns, then the user starts a new one.
 TURNS_PER_CONVERSATION = 8
-WORKERS = 2
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+# `python -m bench --concurrency N`: another concurrency for `overhead` and `capacity`, to see
+# how the overhead grows with load. Published figures use the issue's.
+OVERRIDES: dict[str, int] = {}
 
 
 @dataclass
@@ -276,7 +280,11 @@ async def upstream_load(
 async def overhead() -> dict[str, Any]:
     delay_s = 0.5
     out, result = await upstream_load(
-        "overhead", concurrency=100, delay_s=delay_s, warmup_s=5, duration_s=20
+        "overhead",
+        concurrency=OVERRIDES.get("concurrency", 100),
+        delay_s=delay_s,
+        warmup_s=5,
+        duration_s=20,
     )
     # The time spent upstream is what the upstream was asked to take: 2 calls x 500 ms. Any
     # time beyond it (the fake's own, the HTTP client's, queueing) counts as overhead.
@@ -298,7 +306,7 @@ async def overhead() -> dict[str, Any]:
 
 async def capacity() -> dict[str, Any]:
     delay_s = 1.0
-    concurrency = 200
+    concurrency = OVERRIDES.get("concurrency", 200)
     out, _result = await upstream_load(
         "capacity",
         concurrency=concurrency,
