@@ -55,21 +55,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         migrate()
     elif args.command == "serve":
-        import uvicorn
+        from todochat.serve import serve as run_server
 
         migrate()
-        uvicorn.run(
-            "todochat.main:create_app",
-            factory=True,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            workers=args.workers,
-            access_log=False,
-            log_config=None,
-            # On SIGTERM: stop accepting, let in-flight turns finish for up to this long,
-            # then cancel what is left and run the lifespan's shutdown (pool disposed).
-            timeout_graceful_shutdown=settings.shutdown_timeout_s,
-            proxy_headers=False,
+        sys.exit(
+            run_server(
+                host=args.host or settings.host,
+                port=args.port or settings.port,
+                workers=args.workers,
+                shutdown_timeout_s=settings.shutdown_timeout_s,
+                log_level=settings.log_level,
+            )
         )
 
 

@@ -1,0 +1,162 @@
+"""`todochat serve --workers 2` as users run it: each worker listens on its own SO_REUSEPORT
+socket, so a burst of connections is spread over the workers instead of landing on whichever
+was awake (P9); SIGTERM to the parent stops every worker; a port that is taken is a clear
+error. Connections per worker are read from /proc, as the kernel sees them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET
+from tests.faults import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _serve(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
+        "APP_ENV": "development",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/served.db",
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+        "MODEL_PROVIDER": "offline",
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_TIMEOUT_S": "5",
+    }
+    env.pop("REDIS_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "todochat.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _workers(pid: int) -> list[int]:
+    """The serving children (multiprocessing's resource tracker is a child too)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [
+        int(p)
+        for p in text.split()
+        if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
+
+
+def _established_per_pid(port: int, pids: list[int]) -> dict[int, int]:
+    """Established server-side connections on `port`, by the worker whose fds hold them."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes[target[8:-1]] = pid
+    counts = dict.fromkeys(pids, 0)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                counts[inodes[fields[9]]] += 1
+    return counts
+
+
+async def _wait_ready(proc: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=base) as c:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+            try:
+                if (await c.get("/health/live")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("server did not start")
+
+
+async def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path) -> None:
+    port = free_port()
+    proc = _serve(tmp_path, port)
+    try:
+        await _wait_ready(proc, f"http://127.0.0.1:{port}")
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        # One listening socket per worker (the second may still be starting).
+        deadline = time.monotonic() + 60
+        while _listeners(port) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert _listeners(port) == 2
+        # 32 keep-alive clients that connect at the same moment and each send a request.
+        clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") for _ in range(32)]
+        try:
+            answers = await asyncio.gather(*(c.get("/health/live") for c in clients))
+            assert all(r.status_code == 200 for r in answers)
+            counts = _established_per_pid(port, workers)
+            assert sum(counts.values()) == 32, counts
+            # Spread by hash: 16 each on average; fewer than 6 on one has odds below 1 in 10^4.
+            # With one shared socket, one worker took all 32 in the same setting.
+            assert min(counts.values()) >= 6, counts
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        for pid in workers:
+            assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
+        out = proc.stdout.read().decode()  # type: ignore[union-attr]
+        for line in out.splitlines():
+            json.loads(line)  # every line the workers wrote is JSON
+        assert out.count("shutdown complete: database pool disposed") == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _listeners(port: int) -> int:
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                count += 1
+    return count
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        proc = _serve(tmp_path, port)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1
+        record = json.loads(out.decode().strip().splitlines()[-1])
+        assert record["message"] == "cannot listen"
+        assert record["port"] == port
+        assert "Traceback" not in out.decode() + err.decode()
+    finally:
+        taken.close()
