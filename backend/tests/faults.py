@@ -34,6 +34,8 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.port = free_port()
         self.mode = "forward"
+        # Drop every byte both ways without closing anything: a path that died silently.
+        self.silent = False
         self.accepted = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -46,6 +48,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.silent:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

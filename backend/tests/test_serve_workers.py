@@ -6,6 +6,7 @@ error. Connections per worker are read from /proc, as the kernel sees them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.slow
 
 
 def _serve(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    """In a session of its own (so the test can signal the group like a terminal does), logs
+    to files (a pipe nobody reads would fill up and block the server)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
         "APP_ENV": "development",
@@ -39,9 +42,20 @@ def _serve(tmp: Path, port: int) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "todochat.cli", "serve", "--port", str(port), "--workers", "2"],
         cwd=tmp,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=(tmp / "out.log").open("wb"),
+        stderr=(tmp / "err.log").open("wb"),
+        start_new_session=True,
     )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _log(tmp: Path) -> str:
+    return (tmp / "out.log").read_text()
 
 
 def _workers(pid: int) -> list[int]:
@@ -79,7 +93,7 @@ async def _wait_ready(proc: subprocess.Popen[bytes], base: str) -> None:
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=base) as c:
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+            assert proc.poll() is None, "server exited"
             try:
                 if (await c.get("/health/live")).status_code == 200:
                     return
@@ -118,14 +132,66 @@ async def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path) -> No
         assert proc.wait(timeout=30) == 0
         for pid in workers:
             assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
-        out = proc.stdout.read().decode()  # type: ignore[union-attr]
+        out = _log(tmp_path)
         for line in out.splitlines():
             json.loads(line)  # every line the workers wrote is JSON
         assert out.count("shutdown complete: database pool disposed") == 2
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_group(proc)
+
+
+async def test_ctrl_c_drains_every_worker(tmp_path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: each worker still shuts down
+    gracefully (the supervisor must not add a second SIGINT, which forces the exit)."""
+    port = free_port()
+    proc = _serve(tmp_path, port)
+    try:
+        await _wait_ready(proc, f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while _listeners(port) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        out = _log(tmp_path)
+        assert out.count("shutdown complete: database pool disposed") == 2
+        assert "Traceback" not in out + (tmp_path / "err.log").read_text()
+        assert _listeners(port) == 0
+    finally:
+        _kill_group(proc)
+
+
+async def test_a_dead_worker_is_replaced_and_workers_die_with_the_supervisor(tmp_path) -> None:
+    port = free_port()
+    proc = _serve(tmp_path, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await _wait_ready(proc, base)
+        deadline = time.monotonic() + 60
+        while _listeners(port) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        first = _workers(proc.pid)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = _workers(proc.pid)
+            if len(now) == 2 and first[0] not in now and _listeners(port) == 2:
+                break
+            await asyncio.sleep(0.2)
+        now = _workers(proc.pid)
+        assert len(now) == 2 and first[0] not in now and first[1] in now
+        assert _listeners(port) == 2
+        async with httpx.AsyncClient(base_url=base) as c:
+            assert (await c.get("/health/live")).status_code == 200
+        assert '"message": "worker exited"' in _log(tmp_path)
+        # The supervisor killed outright: its workers must not keep the port.
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while _listeners(port) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert _listeners(port) == 0
+    finally:
+        _kill_group(proc)
 
 
 def _listeners(port: int) -> int:
@@ -152,11 +218,10 @@ def test_a_port_in_use_is_a_clear_error(tmp_path) -> None:
     port = taken.getsockname()[1]
     try:
         proc = _serve(tmp_path, port)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 1
-        record = json.loads(out.decode().strip().splitlines()[-1])
+        assert proc.wait(timeout=60) == 1
+        record = json.loads(_log(tmp_path).strip().splitlines()[-1])
         assert record["message"] == "cannot listen"
         assert record["port"] == port
-        assert "Traceback" not in out.decode() + err.decode()
+        assert "Traceback" not in _log(tmp_path) + (tmp_path / "err.log").read_text()
     finally:
         taken.close()

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import asyncpg
 import sqlalchemy as sa
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -130,20 +131,21 @@ def create_engine(settings: Settings, *, metrics: Metrics | None = None) -> Asyn
             cursor.close()
 
     else:
+        own_check = settings.db_pool_pre_ping and make_url(url).get_driver_name() == "asyncpg"
         engine = create_async_engine(
             url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,
             pool_recycle=settings.db_pool_recycle_s,
-            # Pre-ping is done by `_install_liveness_check`, without SQLAlchemy's three round
-            # trips on every checkout (P2).
-            pool_pre_ping=False,
+            # On asyncpg, pre-ping is `_install_liveness_check`, without SQLAlchemy's three
+            # round trips on every checkout (P2).
+            pool_pre_ping=settings.db_pool_pre_ping and not own_check,
             # Parameters are user data (task titles, messages): keep them out of error text.
             hide_parameters=True,
             connect_args={"timeout": settings.db_connect_timeout_s},
         )
-        if settings.db_pool_pre_ping:
+        if own_check:
             _install_liveness_check(engine)
     _install_slow_query_log(engine, settings.db_slow_ms, metrics)
     return engine
@@ -152,17 +154,21 @@ def create_engine(settings: Settings, *, metrics: Metrics | None = None) -> Asyn
 # A pooled connection idle for longer than this is pinged before use: idle connections are the
 # ones that proxies, NAT tables and server timeouts drop without telling the client.
 PING_IF_IDLE_S = 10.0
+# A ping that gets no answer in this long means the connection is gone (a dropped connection
+# would otherwise wait for TCP to give up, minutes later).
+PING_TIMEOUT_S = 2.0
 
 
 def _install_liveness_check(engine: AsyncEngine) -> None:
-    """Pre-ping at the cost of one check per checkout instead of three round trips.
+    """Pre-ping at the cost of one check per checkout instead of three round trips (asyncpg).
 
-    A connection the server closed (restart, fail-over, `pg_terminate_backend`) is known to
-    asyncpg as soon as the event loop reads the EOF, so `is_closed()` catches it for free. A
-    connection that sat idle could have been dropped silently on the way; it gets a real ping.
-    A connection in use every few seconds has proven itself. Either failure makes the pool
-    replace every connection older than now, as SQLAlchemy's own pre-ping does, and a unit of
-    work that still meets a dead connection is retried by `Database.run`.
+    A connection the server closed (idle timeout, restart, `pg_terminate_backend`) is known to
+    asyncpg as soon as the event loop reads the EOF, so `is_closed()` catches it for free and
+    only that connection is replaced. A connection that sat idle could have been dropped
+    silently on the way; it gets a real ping (an empty statement, `PING_TIMEOUT_S` to answer),
+    and if that fails the pool replaces every connection older than now, as SQLAlchemy's own
+    pre-ping does. A connection in use every few seconds has proven itself. A unit of work that
+    still meets a dead connection is retried by `Database.run`.
     """
 
     @event.listens_for(engine.sync_engine, "checkin")
@@ -171,12 +177,13 @@ def _install_liveness_check(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        if dbapi_conn.driver_connection.is_closed():
-            raise sa_exc.InvalidatePoolError("connection closed by the server")
+        driver = dbapi_conn.driver_connection
+        if driver.is_closed():
+            raise sa_exc.DisconnectionError("connection closed by the server")
         idle_since = record.info.get("idle_since")
         if idle_since is not None and time.monotonic() - idle_since > PING_IF_IDLE_S:
             try:
-                dbapi_conn.ping()
+                await_(driver.fetchrow(";", timeout=PING_TIMEOUT_S))
             except Exception as error:
                 raise sa_exc.InvalidatePoolError("ping failed") from error
 

@@ -11,13 +11,17 @@ hash, whichever worker is busy (P9 in specs/decisions.md).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from typing import Any
 
 import uvicorn
@@ -26,9 +30,10 @@ from todochat.logs import configure_logging
 
 log = logging.getLogger("todochat.serve")
 
-# A worker that dies sooner than this after its start failed to start (bad settings, port in
-# use): restarting it would only repeat the failure, so the whole service stops.
-MIN_UPTIME_S = 10.0
+# uvicorn's exit status for a server that could not start.
+STARTUP_FAILURE = 3
+RESTART_DELAY_S = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
 def uvicorn_options(*, host: str, port: int, shutdown_timeout_s: int) -> dict[str, Any]:
@@ -55,47 +60,79 @@ def serve(*, host: str, port: int, workers: int, shutdown_timeout_s: int, log_le
     return Supervisor(options, workers).run()
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def _socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
 
 
-def _worker(options: dict[str, Any]) -> None:
+class _Server(uvicorn.Server):
+    """Tells the supervisor when it is serving: a worker that dies before is a failed start."""
+
+    def __init__(self, config: uvicorn.Config, ready: Event) -> None:
+        super().__init__(config)
+        self.ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.ready.set()
+
+
+def _worker(options: dict[str, Any], ready: Event, supervisor: int) -> None:
+    # A worker must not outlive its supervisor (SIGKILL, OOM): it would keep the port.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # the supervisor died before prctl
+        sys.exit(STARTUP_FAILURE)
     # uvicorn listens on the socket in `startup`, after the app has been loaded.
-    sock = reuse_port_socket(options["host"], options["port"])
-    uvicorn.Server(uvicorn.Config(**options)).run(sockets=[sock])
+    sock = _socket(options["host"], options["port"], reuse_port=True)
+    server = _Server(uvicorn.Config(**options), ready)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class _Worker:
+    def __init__(self, context: Any, options: dict[str, Any]) -> None:
+        self.ready = context.Event()
+        self.process: BaseProcess = context.Process(
+            target=_worker, args=(options, self.ready, os.getpid()), daemon=False
+        )
+        self.process.start()
+        self.signalled = False
+
+    def stop(self) -> None:
+        if not self.signalled and self.process.is_alive() and self.process.pid is not None:
+            # SIGTERM whatever the parent got: a second SIGINT (Ctrl-C reaches the whole
+            # process group) would make uvicorn skip the graceful shutdown.
+            os.kill(self.process.pid, signal.SIGTERM)
+            self.signalled = True
 
 
 class Supervisor:
-    """Starts the workers, restarts one that dies, and passes SIGTERM/SIGINT on to all."""
+    """Starts the workers, restarts one that dies after it started serving, and stops them all
+    on SIGTERM, SIGINT or SIGHUP. A worker that dies before serving stops the service (exit 1):
+    restarting it would only repeat the failure."""
 
     def __init__(self, options: dict[str, Any], workers: int) -> None:
         self.options = options
         self.workers = workers
         self.context = multiprocessing.get_context("spawn")
-        self.processes: list[tuple[BaseProcess, float]] = []
+        self.running: list[_Worker] = []
         self.stopping = False
 
-    def _start(self) -> tuple[BaseProcess, float]:
-        process = self.context.Process(target=_worker, args=(self.options,), daemon=False)
-        process.start()
-        return process, time.monotonic()
-
-    def _stop(self, signum: int, _frame: Any) -> None:
+    def _on_signal(self, _signum: int, _frame: Any) -> None:
         self.stopping = True
-        for process, _ in self.processes:
-            if process.is_alive() and process.pid is not None:
-                # Each worker drains its in-flight requests (timeout_graceful_shutdown).
-                os.kill(process.pid, signum)
 
     def run(self) -> int:
-        # Fail fast, in the parent, when the port cannot be had.
+        # Fail fast, in the parent, when the port is taken, including by another instance of
+        # this service (whose SO_REUSEPORT sockets a SO_REUSEPORT check would join).
         try:
-            reuse_port_socket(self.options["host"], self.options["port"]).close()
+            _socket(self.options["host"], self.options["port"], reuse_port=False).close()
         except OSError as exc:
             log.error(
                 "cannot listen",
@@ -107,34 +144,46 @@ class Supervisor:
                 },
             )
             return 1
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-        self.processes = [self._start() for _ in range(self.workers)]
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        self.running = [_Worker(self.context, self.options) for _ in range(self.workers)]
         exit_code = 0
-        while self.processes:
+        while self.running:
+            if self.stopping:
+                # Every pass, so that a worker started just before the signal is stopped too.
+                for worker in self.running:
+                    worker.stop()
             time.sleep(0.2)
-            running = []
-            for process, started in self.processes:
+            still = []
+            for worker in self.running:
+                process = worker.process
                 if process.is_alive():
-                    running.append((process, started))
+                    still.append(worker)
                     continue
                 process.join()
                 if self.stopping:
+                    # uvicorn re-raises the signal it drained on, so SIGTERM is a clean exit.
+                    if process.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT):
+                        exit_code = 1
+                        self._exited(worker, "worker exited with an error while stopping")
                     continue
-                uptime = time.monotonic() - started
-                log.error(
-                    "worker exited",
-                    extra={
-                        "operation": "serve.worker",
-                        "pid": process.pid,
-                        "exit_code": process.exitcode,
-                        "uptime_s": round(uptime, 1),
-                    },
-                )
-                if uptime < MIN_UPTIME_S:
+                self._exited(worker, "worker exited")
+                if not worker.ready.is_set():
                     exit_code = 1
-                    self._stop(signal.SIGTERM, None)
-                else:
-                    running.append(self._start())
-            self.processes = running
+                    self.stopping = True
+                    continue
+                time.sleep(RESTART_DELAY_S)
+                still.append(_Worker(self.context, self.options))
+            self.running = still
         return exit_code
+
+    def _exited(self, worker: _Worker, message: str) -> None:
+        log.error(
+            message,
+            extra={
+                "operation": "serve.worker",
+                "pid": worker.process.pid,
+                "exit_code": worker.process.exitcode,
+                "started": worker.ready.is_set(),
+            },
+        )

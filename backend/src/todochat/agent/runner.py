@@ -269,9 +269,11 @@ class AgentRuntime:
         self.agent.tools = await self.tools.function_tools(self.agent)
 
     async def stop(self) -> None:
-        await self.tools.cleanup()
-        if self._client is not None:
-            await self._client.close()
+        try:
+            await self.tools.cleanup()
+        finally:
+            if self._client is not None:
+                await self._client.close()
 
     async def run_turn(
         self,
