@@ -91,7 +91,10 @@ def _worker(options: dict[str, Any], ready: Event, supervisor: int) -> None:
     # uvicorn listens on the socket in `startup`, after the app has been loaded.
     sock = _socket(options["host"], options["port"], reuse_port=True)
     server = _Server(uvicorn.Config(**options), ready)
-    server.run(sockets=[sock])
+    # After draining, uvicorn re-raises the signal it stopped on; a terminal's Ctrl-C reaches
+    # the worker itself as SIGINT, which surfaces here as KeyboardInterrupt: a clean stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
