@@ -27,6 +27,7 @@ import jwt
 
 from bench.harness import BenchDatabase
 from bench.scenarios import OFFLINE_CYCLE, _seed_history
+from bench.turn_profile import time_queries
 from todochat.cli import migrate
 from todochat.config import Settings
 from todochat.main import create_app
@@ -74,8 +75,6 @@ async def _measure(
     turns: int,
     cpu: bool,
 ) -> dict[str, Any]:
-    from sqlalchemy import event
-
     app = create_app(settings)
     headers = {
         kind: {
@@ -93,17 +92,12 @@ async def _measure(
     db_s = dict.fromkeys(KINDS, 0.0)
     current: dict[str, str | None] = {"kind": None}
     async with app.router.lifespan_context(app):
-        engine = app.state.database.engine.sync_engine
 
-        @event.listens_for(engine, "before_cursor_execute")
-        def _start(conn: Any, *_: Any) -> None:
-            conn.info["bench_t"] = time.perf_counter()
-
-        @event.listens_for(engine, "after_cursor_execute")
-        def _end(conn: Any, *_: Any) -> None:
-            elapsed = time.perf_counter() - conn.info.pop("bench_t")
+        def _query(elapsed: float) -> None:
             if current["kind"] is not None:
                 db_s[current["kind"]] += elapsed
+
+        time_queries(app, _query)
 
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,10 @@ class Clock:
         self.queries = 0
 
 
-def instrument(app: Any, clock: Clock) -> None:
+def time_queries(app: Any, record: Callable[[float], None]) -> None:
+    """Call `record(seconds)` for every query the app's engine runs (sent to rows back)."""
     from sqlalchemy import event
 
-    runtime = app.state.agent_runtime
     engine = app.state.database.engine.sync_engine
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -67,11 +68,19 @@ def instrument(app: Any, clock: Clock) -> None:
 
     @event.listens_for(engine, "after_cursor_execute")
     def _end(conn: Any, *_: Any) -> None:
-        elapsed = time.perf_counter() - conn.info.pop("bench_t")
+        record(time.perf_counter() - conn.info.pop("bench_t"))
+
+
+def instrument(app: Any, clock: Clock) -> None:
+    runtime = app.state.agent_runtime
+
+    def _query(elapsed: float) -> None:
         clock.db += elapsed
         clock.queries += 1
         if clock.in_tool:
             clock.db_in_tools += elapsed
+
+    time_queries(app, _query)
 
     model = runtime.agent.model
     original_get = model.get_response
