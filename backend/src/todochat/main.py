@@ -34,7 +34,7 @@ from todochat.mcp.server import create_mcp_server, identity_from_meta
 from todochat.metrics import Metrics
 from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from todochat.ratelimit import RateLimiter
-from todochat.schemas import ErrorBody, problems
+from todochat.schemas import ErrorBody, describe, problems
 from todochat.tasks.router import router as tasks_router
 
 log = logging.getLogger("todochat")
@@ -156,12 +156,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             detail = "Invalid request"
         elif first.type == "json_invalid":
             detail = _NOT_JSON
-        elif first.type == "value_error":
-            # Our own validators already speak in sentences ("Message cannot be empty").
-            detail = first.msg.removeprefix("Value error, ")
         else:
-            field = ".".join(str(p) for p in first.loc if p not in ("body", "query", "path"))
-            detail = f"{field}: {first.msg}" if field else first.msg
+            detail = describe(first, skip=("body", "query", "path"))
         budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
         return _error(422, detail, budget or None, errors=errors)
 

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agents import TResponseInputItem
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from todochat.idempotency.service import (
     Started,
 )
 from todochat.logs import bind
+from todochat.schemas import without_bad_characters
 
 log = logging.getLogger("todochat.chat")
 
@@ -171,6 +172,7 @@ async def _run_turn(
             effect_scope=f"{lease.key.key}:{lease.request_hash}" if lease else None,
         )
     except ModelFailure as failure:
+        failure.tool_calls = without_bad_characters(failure.tool_calls)
         log.error(
             "model upstream failed",
             extra={
@@ -188,6 +190,11 @@ async def _run_turn(
         if lease is not None:
             await _release_quietly(db=db, user_id=user_id, lease=lease)
         raise
+    result = replace(
+        result,
+        reply=without_bad_characters(result.reply),
+        tool_calls=without_bad_characters(result.tool_calls),
+    )
     response = ChatResponse(
         conversation_id=turn.conversation_id,
         response=result.reply,

@@ -6,8 +6,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+from todochat.schemas import Printable
+
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable()
+]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), Printable()]
 
 
 class TaskStatus(StrEnum):
