@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     access_token_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    # A token valid for longer than this (exp - iat, or exp - now without iat) is refused, even
+    # when correctly signed: a leaked long-lived token would otherwise never stop working.
+    max_token_lifetime_s: int = Field(default=30 * 24 * 3600, gt=0)
     max_token_bytes: int = 8192
     # After refetching the JWKS for an unknown `kid`, no new refetch for this long: random kids
     # must not turn every request into a fetch.
@@ -127,6 +130,15 @@ class Settings(BaseSettings):
         if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
             return "sqlite+aiosqlite://" + value[len("sqlite://") :]
         return value
+
+    @model_validator(mode="after")
+    def _check_token_lifetime(self) -> Settings:
+        if self.access_token_ttl_s > self.max_token_lifetime_s:
+            raise ConfigError(
+                "ACCESS_TOKEN_TTL_S must not exceed MAX_TOKEN_LIFETIME_S: "
+                "the service would refuse its own tokens"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

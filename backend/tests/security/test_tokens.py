@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -26,6 +28,7 @@ from tests.security.support import (
     claims,
     hmac_token,
 )
+from todochat.config import ConfigError, Settings
 
 OTHER_SECRET = "another-secret-that-is-long-enough-for-hs256-0123456789"
 ISSUER = "https://auth.todochat.test"
@@ -377,3 +380,91 @@ async def test_key_urls_in_the_token_header_are_never_followed(jwks_app, jwks, h
         assert attacker.hits == 0
     finally:
         attacker.stop()
+
+
+# --- subjects no database column can take ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad", ["\u0000", "\ud800", "\u001b"], ids=["nul", "lone-surrogate", "escape"]
+)
+async def test_a_subject_with_a_bad_character_is_401_on_every_door(client, bad) -> None:
+    """A correctly signed token whose `sub` holds a NUL reached PostgreSQL as a user id: every
+    request of that token was a 500 (SQLite stored it). Such a subject is no user."""
+    clean = User().id
+    for sub, expected in ((f"{clean}{bad}x", (401, 401, 401, 401)), (clean, (200, 201, 200, 200))):
+        headers = {"Authorization": f"Bearer {hs256(claims(sub))}"}
+        path = f"/api/{quote(sub, safe='', errors='surrogatepass')}"
+        answers = [
+            await client.get(f"{path}/tasks", headers=headers),
+            await client.post(f"{path}/tasks", json={"title": "t"}, headers=headers),
+            await client.post(f"{path}/chat", json={"message": "hi"}, headers=headers),
+            await client.post(
+                "http://127.0.0.1/mcp",
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                headers={**headers, "Accept": "application/json, text/event-stream"},
+            ),
+        ]
+        assert tuple(r.status_code for r in answers) == expected, (sub, [r.text for r in answers])
+        if expected[0] == 401:
+            for r in answers:
+                assert r.json() == {"detail": "Invalid or expired token"}
+
+
+# --- lifetimes ---------------------------------------------------------------------------------
+
+DAY = 24 * 3600
+
+
+async def test_a_token_valid_for_longer_than_the_maximum_lifetime_is_401(client) -> None:
+    """MAX_TOKEN_LIFETIME_S (30 days by default): a signed token with `exp` 2^63 worked forever."""
+    user = User()
+    now = int(time.time())
+    for payload in (
+        {"sub": user.id, "iat": now, "exp": 2**63},
+        {"sub": user.id, "iat": now, "exp": now + 31 * DAY},
+        {"sub": user.id, "exp": now + 31 * DAY},  # no iat: what is left of it counts
+        {"sub": user.id, "iat": now - 40 * DAY, "exp": now + 3600},  # issued for 40 days
+    ):
+        assert_refused(await get_tasks(client, user.id, hs256(payload)))
+    # Control: up to the maximum, with or without iat, and our own 7-day tokens.
+    for payload in (
+        {"sub": user.id, "iat": now, "exp": now + 29 * DAY},
+        {"sub": user.id, "exp": now + 29 * DAY},
+        {"sub": user.id, "iat": now - 20 * DAY, "exp": now + 9 * DAY},
+        {"sub": user.id, "iat": now, "exp": now + 7 * DAY},
+    ):
+        assert (await get_tasks(client, user.id, hs256(payload))).status_code == 200, payload
+
+
+async def test_the_maximum_lifetime_is_a_setting_that_holds_for_jwks_tokens_too(
+    database_url, keys, jwks
+) -> None:
+    settings = make_settings(
+        database_url, jwt_jwks_url=jwks.url, max_token_lifetime_s=3600, access_token_ttl_s=900
+    )
+    running = await start_app(settings)
+    user = User()
+    try:
+        async with running.client() as client:
+            # Better Auth's JWT plugin issues 15-minute EdDSA tokens: they keep working.
+            short = keys["EdDSA"].sign(claims(user.id, ttl=900))
+            assert (await get_tasks(client, user.id, short)).status_code == 200
+            assert_refused(
+                await get_tasks(client, user.id, keys["EdDSA"].sign(claims(user.id, ttl=7200)))
+            )
+            # The tokens the service issues itself stay within the maximum.
+            email = f"life-{uuid.uuid4().hex[:8]}@example.com"
+            r = await client.post(
+                "/api/auth/signup", json={"email": email, "password": "correct horse battery"}
+            )
+            assert r.status_code == 201 and r.json()["expires_in"] == 900
+            token, owner = r.json()["access_token"], r.json()["user"]["id"]
+            assert (await get_tasks(client, owner, token)).status_code == 200
+    finally:
+        await running.stop()
+
+
+def test_a_token_ttl_longer_than_the_maximum_lifetime_does_not_start() -> None:
+    with pytest.raises(ConfigError, match="MAX_TOKEN_LIFETIME_S"):
+        Settings(_env_file=None, access_token_ttl_s=2 * DAY, max_token_lifetime_s=DAY)  # type: ignore[call-arg]

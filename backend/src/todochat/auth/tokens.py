@@ -18,6 +18,7 @@ import jwt
 
 from todochat.config import Settings
 from todochat.errors import InvalidToken
+from todochat.schemas import has_bad_characters
 
 log = logging.getLogger("todochat.auth")
 
@@ -150,7 +151,14 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidToken() from exc
         sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
+        # The subject becomes a column value: one PostgreSQL cannot store (NUL) would fail every
+        # query of the request, so such a token is as invalid as a forged one.
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > 255 or has_bad_characters(sub):
+            raise InvalidToken()
+        # PyJWT has checked that `exp` and any `iat` read as integers. Without `iat`, the
+        # lifetime left counts: a token must not outlive the maximum from now on either.
+        issued_at = int(claims["iat"]) if "iat" in claims else int(time.time())
+        if int(claims["exp"]) - issued_at > self.settings.max_token_lifetime_s:
             raise InvalidToken()
         email = claims.get("email")
         exp = claims.get("exp")
