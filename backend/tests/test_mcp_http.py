@@ -301,4 +301,5 @@ async def test_without_a_token_the_answer_is_401_whatever_else_is_wrong(client) 
         r = await client.post("/mcp", content=b"not json-rpc", headers=headers)
         assert r.status_code == 401, headers
         assert r.json() == {"detail": "Not authenticated"}
-        assert r.headers["www-authenticate"].startswith("Bearer ")
+        # These hosts are not ours: the challenge names no metadata URL built from them.
+        assert r.headers["www-authenticate"] == "Bearer"

@@ -72,6 +72,13 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
+def _allowed(host: str, allowed_hosts: list[str]) -> bool:
+    """The SDK's Host rule: an exact entry, or "name:*" for that name on any port."""
+    return host in allowed_hosts or any(
+        entry.endswith(":*") and host.startswith(entry[:-1]) for entry in allowed_hosts
+    )
+
+
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
@@ -107,6 +114,17 @@ class HttpMCP:
         # Only reached once the Host passed the allow-list (or the check is off by choice).
         return f"{request.url.scheme}://{request.url.netloc}"
 
+    def known_base_url(self, request: Request) -> str | None:
+        """The URL clients reach us by, if we know it: PUBLIC_URL, or this request's origin when
+        its Host is on the allow-list. Never a Host nobody configured (the check may be off)."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        security = self.security.settings
+        host = request.headers.get("host", "")
+        if security.enable_dns_rebinding_protection and _allowed(host, security.allowed_hosts):
+            return f"{request.url.scheme}://{request.url.netloc}"
+        return None
+
     def resource_metadata(self, request: Request) -> ProtectedResourceMetadata:
         base = self.base_url(request)
         issuer = self.settings.jwt_issuer
@@ -130,12 +148,19 @@ class HttpMCP:
         return _error(status, _REFUSALS.get(status, bytes(refused.body).decode() or "Bad request"))
 
     def _unauthorized(self, request: Request, exc: NotAuthenticated) -> Response:
-        metadata = f'resource_metadata="{self.base_url(request)}{METADATA_PATH}{MCP_PATH}"'
-        challenge = (
-            f'Bearer error="invalid_token", error_description="{exc.detail}", {metadata}'
+        # No credentials at all: no error code (RFC 6750 3.1).
+        params = (
+            ['error="invalid_token"', f'error_description="{exc.detail}"']
             if isinstance(exc, InvalidToken)
-            else f"Bearer {metadata}"  # no credentials at all: no error code (RFC 6750 3.1)
+            else []
         )
+        # This answer goes to anyone, before the Host check: it names our metadata only at a
+        # URL we know. Without one, clients fall back to the well-known path of the URL they
+        # called (MCP authorization, "Protected Resource Metadata Discovery").
+        base = self.known_base_url(request)
+        if base is not None:
+            params.append(f'resource_metadata="{base}{METADATA_PATH}{MCP_PATH}"')
+        challenge = f"Bearer {', '.join(params)}" if params else "Bearer"
         return _error(401, exc.detail, {"WWW-Authenticate": challenge})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
