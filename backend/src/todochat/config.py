@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     rate_limit_chat: str = "10/minute"
     rate_limit_task_writes: str = "120/minute"
     rate_limit_auth: str = "10/minute"
+    # Every tool call of an outside MCP client (/mcp, `todochat mcp`); its writes also spend
+    # RATE_LIMIT_TASK_WRITES, as the chat agent's do.
+    rate_limit_mcp: str = "60/minute"
     rate_limit_enabled: bool = True
     rate_limit_key_prefix: str = "todochat"
     rate_limit_redis_retry_s: float = Field(default=5, ge=0)
