@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     openai_api: Literal["chat_completions", "responses"] = "chat_completions"
     openai_tracing: bool = False
     agent_max_turns: int = Field(default=10, ge=1)
+    # Tool calls one chat turn may run, across its steps and within one step (issue 11).
+    agent_max_tool_calls: int = Field(default=20, ge=1)
     chat_turn_timeout_s: float = Field(default=90, gt=0)
     chat_history_limit: int = Field(default=50, ge=1)
     # Freeze the objects alive after start-up and collect young objects less often (main.py).

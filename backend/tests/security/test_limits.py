@@ -11,18 +11,289 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
+from typing import Any
 
-from tests.conftest import User, make_settings, start_app
+import httpx
+from bench.fake_upstream import FakeUpstream, text, tool_calls
+
+from tests.conftest import RunningApp, User, make_settings, start_app
+from tests.faults import LogCapture
+from tests.mcp_support import LiveServer, data, error_text, http_client, stdio_client
 from tests.security.support import snapshot
 
 CHAT = {"message": "show my tasks"}
+CAP = 20  # AGENT_MAX_TOOL_CALLS by default
+# Budgets here are per day: the sliding window forgives a little at each window boundary, and a
+# test that crossed one would see a write more than it counted on.
+# The finding's message: as many "milk"s as fit in the 10,000-character limit.
+MILK = "add these: " + ", ".join(["milk"] * ((10_000 - 9) // 6))
+
+
+async def _titles(client: httpx.AsyncClient, user: User) -> list[str]:
+    r = await client.get(user.url("/tasks?limit=500"), headers=user.headers)
+    assert r.status_code == 200, r.text
+    return [t["title"] for t in r.json()]
+
+
+async def _chat(client: httpx.AsyncClient, user: User, message: str) -> dict[str, Any]:
+    r = await client.post(user.url("/chat"), json={"message": message}, headers=user.headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def _scripted(database_url: str, upstream: FakeUpstream, **overrides: Any) -> RunningApp:
+    """An app with the default limits whose model is the scripted fake upstream."""
+    return await start_app(
+        make_settings(
+            database_url,
+            model_provider="openai",
+            openai_api_key="test",
+            openai_base_url=upstream.base_url,
+            **overrides,
+        )
+    )
+
+
+# --- chat writes spend the task-write budget, one tool call at a time --------------------------
+
+
+async def test_bulk_chat_after_a_429_creates_nothing(database_url) -> None:
+    running = await start_app(make_settings(database_url, rate_limit_task_writes="3/day"))
+    user = User()
+    assert len(MILK) <= 10_000
+    try:
+        async with running.client() as client:
+            codes = [
+                (
+                    await client.post(
+                        user.url("/tasks"), json={"title": f"rest {i}"}, headers=user.headers
+                    )
+                ).status_code
+                for i in range(4)
+            ]
+            assert codes == [201, 201, 201, 429]
+
+            body = await _chat(client, user, MILK)
+
+            assert await _titles(client, user) == ["rest 2", "rest 1", "rest 0"]
+            assert 0 < len(body["tool_calls"]) <= CAP
+            for call in body["tool_calls"]:
+                assert call["result"]["refused"] == "rate_limit", call
+                assert "too many changes" in call["result"]["error"]
+            # The answer says nothing was done, and never that something was.
+            assert body["response"].startswith("I did not change any task.")
+            assert "added" not in body["response"].lower()
+            assert "Try again in" in body["response"]
+    finally:
+        await running.stop()
+
+
+async def test_bulk_chat_creates_no_more_than_the_write_budget(database_url) -> None:
+    running = await start_app(make_settings(database_url, rate_limit_task_writes="5/day"))
+    user = User()
+    try:
+        async with running.client() as client:
+            body = await _chat(
+                client, user, "add these: " + ", ".join(f"egg {i}" for i in range(9))
+            )
+
+            assert sorted(await _titles(client, user)) == [f"Egg {i}" for i in range(5)]
+            outcomes = [
+                c["result"].get("status", c["result"].get("refused")) for c in body["tool_calls"]
+            ]
+            assert outcomes == ["created"] * 5 + ["rate_limit"] * 4
+            reply = body["response"]
+            assert reply.startswith("Here is what I did: added 'Egg 0'")
+            assert "Not done: add 'Egg 5'; add 'Egg 6'; add 'Egg 7'; add 'Egg 8'." in reply
+            # The REST routes see the same budget, used up.
+            r = await client.post(
+                user.url("/tasks"), json={"title": "one more"}, headers=user.headers
+            )
+            assert r.status_code == 429
+    finally:
+        await running.stop()
+
+
+# --- one turn runs a bounded number of tool calls ---------------------------------------------
+
+
+async def test_bulk_delete_in_one_message_is_capped_and_says_what_was_not_done(
+    client, user
+) -> None:
+    ids = []
+    for i in range(CAP + 10):
+        r = await client.post(user.url("/tasks"), json={"title": f"t{i}"}, headers=user.headers)
+        ids.append(r.json()["id"])
+
+    body = await _chat(client, user, "delete tasks " + " ".join(str(i) for i in ids))
+
+    calls = body["tool_calls"]
+    assert [c["name"] for c in calls] == ["delete_task"] * CAP
+    assert [c["arguments"]["task_id"] for c in calls] == ids[:CAP]
+    assert sorted(await _titles(client, user)) == sorted(f"t{i}" for i in range(CAP, CAP + 10))
+    reply = body["response"]
+    assert reply.startswith("Here is what I did: deleted 't0' (task #")
+    assert (
+        f"Not done: 10 more actions (delete 10 tasks; for example delete task #{ids[CAP]};" in reply
+    )
+
+
+async def test_the_cap_counts_calls_across_steps_and_within_one_step(
+    database_url, upstream: FakeUpstream
+) -> None:
+    running = await _scripted(database_url, upstream)
+    user = User()
+    upstream.behaviour.script.append(
+        tool_calls(*[("add_task", {"title": f"a{i}"}) for i in range(15)])
+    )
+    upstream.behaviour.script.append(
+        tool_calls(*[("add_task", {"title": f"b{i}"}) for i in range(15)])
+    )
+    upstream.behaviour.script.append(text("I added all 30 tasks!"))
+    try:
+        async with running.client() as client:
+            body = await _chat(client, user, "add thirty tasks")
+            # The claim of the model's third step is never asked for: the turn ended after
+            # the second, with the runtime's own account.
+            assert [m["text"] for m in upstream.behaviour.script] == ["I added all 30 tasks!"]
+            upstream.behaviour.script.clear()
+            titles = await _titles(client, user)
+            assert sorted(titles) == sorted(
+                [f"a{i}" for i in range(15)] + [f"b{i}" for i in range(5)]
+            )
+            assert len(body["tool_calls"]) == CAP
+            assert "all 30" not in body["response"]
+            assert (
+                "Not done: 10 more actions (add 10 tasks; for example add 'b5';" in body["response"]
+            )
+    finally:
+        await running.stop()
+
+
+async def test_calls_past_the_cap_in_a_later_step_end_the_turn_without_running(
+    database_url, upstream: FakeUpstream
+) -> None:
+    running = await _scripted(database_url, upstream)
+    user = User()
+    upstream.behaviour.script.append(
+        tool_calls(*[("add_task", {"title": f"a{i}"}) for i in range(CAP)])
+    )
+    upstream.behaviour.script.append(
+        tool_calls(("delete_task", {"task_id": 1}), ("add_task", {"title": "late"}))
+    )
+    try:
+        async with running.client() as client:
+            body = await _chat(client, user, "go")
+            assert len(await _titles(client, user)) == CAP
+            assert "late" not in await _titles(client, user)
+            assert len(body["tool_calls"]) == CAP
+            assert body["response"].startswith("Here is what I did: added 'a0' (task #")
+            assert "Not done: 2 more actions (delete 1 task, add 1 task;" in body["response"]
+    finally:
+        await running.stop()
+
+
+async def test_a_bulk_turn_writes_a_bounded_number_of_log_lines(database_url) -> None:
+    running = await start_app(make_settings(database_url, log_level="INFO"))
+    user = User()
+    try:
+        with LogCapture() as logs:
+            async with running.client() as client:
+                r = await client.post(
+                    user.url("/chat"), json={"message": MILK}, headers=user.headers
+                )
+        assert r.status_code == 200
+        mine = [rec for rec in logs.records() if rec.get("request_id") == r.headers["x-request-id"]]
+        # 1,665 calls asked for wrote 4,444 lines; now the cap bounds the calls and so the lines.
+        assert 0 < len(mine) <= 5 * CAP, len(mine)
+        capped = [rec for rec in mine if rec.get("operation") == "agent.tool_cap"]
+        assert len(capped) == 1 and capped[0]["dropped"] > 1000
+    finally:
+        await running.stop()
+
+
+# --- MCP clients: a per-user limit on calls, and writes spend the task-write budget -----------
+
+
+async def test_mcp_tool_calls_over_http_have_a_per_user_limit(database_url) -> None:
+    live = await asyncio.to_thread(
+        LiveServer(make_settings(database_url, rate_limit_mcp="5/day")).start
+    )
+    user, other = User(), User()
+    try:
+        async with http_client(live.mcp_url, user.token) as mcp:
+            for _ in range(5):
+                assert data(await mcp.call_tool("list_tasks")) == []
+            refused = await mcp.call_tool("add_task", {"title": "sixth"})
+            assert "Not done: too many tool calls in a short time" in error_text(refused)
+            assert "too many tool calls" in error_text(await mcp.call_tool("list_tasks"))
+        async with http_client(live.mcp_url, other.token) as mcp:
+            assert data(await mcp.call_tool("add_task", {"title": "mine"}))["status"] == "created"
+        async with httpx.AsyncClient(base_url=live.base) as rest:
+            assert await _titles(rest, user) == []
+            assert await _titles(rest, other) == ["mine"]
+    finally:
+        await asyncio.to_thread(live.stop)
+
+
+async def test_mcp_writes_over_http_spend_the_task_write_budget(database_url) -> None:
+    live = await asyncio.to_thread(
+        LiveServer(make_settings(database_url, rate_limit_task_writes="3/day")).start
+    )
+    user = User()
+    try:
+        async with httpx.AsyncClient(base_url=live.base) as rest:
+            for i in range(2):
+                r = await rest.post(
+                    user.url("/tasks"), json={"title": f"rest {i}"}, headers=user.headers
+                )
+                assert r.status_code == 201
+            async with http_client(live.mcp_url, user.token) as mcp:
+                added = data(await mcp.call_tool("add_task", {"title": "by mcp"}))
+                refused = await mcp.call_tool("add_task", {"title": "one too many"})
+                assert "Not done: too many changes" in error_text(refused)
+                done = await mcp.call_tool("complete_task", {"task_id": added["task_id"]})
+                assert "Not done: too many changes" in error_text(done)
+                # Reading is not a write.
+                assert len(data(await mcp.call_tool("list_tasks"))) == 3
+            r = await rest.post(user.url("/tasks"), json={"title": "rest 3"}, headers=user.headers)
+            assert r.status_code == 429
+            tasks = (await rest.get(user.url("/tasks"), headers=user.headers)).json()
+            assert [(t["title"], t["completed"]) for t in tasks] == [
+                ("by mcp", False),
+                ("rest 1", False),
+                ("rest 0", False),
+            ]
+    finally:
+        await asyncio.to_thread(live.stop)
+
+
+async def test_mcp_over_stdio_has_the_same_limits(database_url, client, tmp_path: Path) -> None:
+    user = User()
+    async with stdio_client(
+        database_url,
+        user.token,
+        tmp_path,
+        RATE_LIMIT_MCP="4/day",
+        RATE_LIMIT_TASK_WRITES="2/day",
+    ) as mcp:
+        for title in ("one", "two"):
+            assert data(await mcp.call_tool("add_task", {"title": title}))["status"] == "created"
+        refused = await mcp.call_tool("add_task", {"title": "three"})
+        assert "Not done: too many changes" in error_text(refused)
+        assert len(data(await mcp.call_tool("list_tasks"))) == 2
+        refused = await mcp.call_tool("list_tasks")
+        assert "Not done: too many tool calls" in error_text(refused)
+    assert sorted(await _titles(client, user)) == ["one", "two"]
 
 
 # --- what the chat budget pays for ------------------------------------------------------------
 
 
 async def test_rejected_chat_requests_do_not_spend_the_chat_budget(database_url) -> None:
-    running = await start_app(make_settings(database_url, rate_limit_chat="2/minute"))
+    running = await start_app(make_settings(database_url, rate_limit_chat="2/day"))
     user = User()
     try:
         async with running.client() as client:
@@ -51,7 +322,7 @@ async def test_rejected_chat_requests_do_not_spend_the_chat_budget(database_url)
 
 
 async def test_replays_of_an_idempotency_key_do_not_spend_the_chat_budget(database_url) -> None:
-    running = await start_app(make_settings(database_url, rate_limit_chat="2/minute"))
+    running = await start_app(make_settings(database_url, rate_limit_chat="2/day"))
     user = User()
     headers = {**user.headers, "Idempotency-Key": f"key-{uuid.uuid4()}"}
     try:
