@@ -234,6 +234,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-RateLimit-Remaining",
                 "X-RateLimit-Reset",
                 "Idempotent-Replayed",
+                "Link",
+                "X-Next-Cursor",
             ],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

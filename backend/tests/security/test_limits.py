@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from bench.fake_upstream import FakeUpstream, text, tool_calls
+from fastapi import FastAPI
 
 from tests.conftest import RunningApp, User, make_settings, start_app
 from tests.faults import LogCapture
 from tests.mcp_support import LiveServer, data, error_text, http_client, stdio_client
 from tests.security.support import snapshot
+from todochat.models import metadata, utcnow
 
 CHAT = {"message": "show my tasks"}
 CAP = 20  # AGENT_MAX_TOOL_CALLS by default
@@ -349,3 +352,48 @@ async def test_replays_of_an_idempotency_key_do_not_spend_the_chat_budget(databa
             assert len(stored["messages"]) == 4  # two turns, each a question and an answer
     finally:
         await running.stop()
+
+
+# --- task lists come in pages -----------------------------------------------------------------
+
+
+async def _many_tasks(app: FastAPI, user: User, count: int) -> None:
+    """Tasks written straight into the database: thousands through the API would be slow."""
+    now = utcnow()
+    rows = [
+        {
+            "user_id": user.id,
+            "title": f"task {i}",
+            "completed": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
+    async with app.state.database.engine.begin() as conn:
+        await conn.execute(sa.insert(metadata.tables["tasks"]), rows)
+
+
+async def test_task_lists_come_in_bounded_pages(app, client, user) -> None:
+    await _many_tasks(app, user, 3450)
+    r = await client.get(user.url("/tasks"), headers=user.headers)
+    assert r.status_code == 200
+    # 3,450 tasks came back whole (607 KB); now a page of 100, and where the rest is.
+    assert len(r.json()) == 100 and len(r.content) < 30_000
+    assert r.headers["x-next-cursor"] and 'rel="next"' in r.headers["link"]
+    r = await client.get(user.url("/tasks?limit=500"), headers=user.headers)
+    assert len(r.json()) == 500
+    for limit in (501, 3450, 10**9):
+        r = await client.get(user.url(f"/tasks?limit={limit}"), headers=user.headers)
+        assert r.status_code == 422
+
+
+async def test_the_agents_task_list_is_bounded_and_says_there_are_more(app, client, user) -> None:
+    await _many_tasks(app, user, 3450)
+    body = await _chat(client, user, "show my tasks")
+    (call,) = body["tool_calls"]
+    assert call["name"] == "list_tasks"
+    assert call["result"]["more"] is True and len(call["result"]["result"]) == 100
+    assert call["result"]["result"][0]["title"] == "task 3449"
+    assert body["response"].startswith("You have more than 100 tasks; here are the newest 100:")
+    assert len(body["response"]) < 5_000

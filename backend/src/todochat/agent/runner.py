@@ -129,7 +129,8 @@ def tool_result_as_json(name: str, output: Any) -> Any:
             output = json.loads(output)
         except ValueError:
             return {"error": output.removeprefix(f"Error executing tool {name}: ")}
-    if name == "list_tasks" and isinstance(output, dict) and isinstance(output.get("result"), list):
+    # A whole list is the contract's bare list; a cut one keeps its "more" and "note".
+    if name == "list_tasks" and isinstance(output, dict) and set(output) == {"result"}:
         return output["result"]
     return output
 

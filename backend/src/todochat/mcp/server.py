@@ -31,7 +31,7 @@ from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import bind
 from todochat.ratelimit import RateLimiter
 from todochat.tasks import service as task_service
-from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from todochat.tasks.schemas import PAGE_DEFAULT, TaskCreate, TaskRead, TaskStatus, TaskUpdate
 from todochat.tasks.service import TaskNotFound
 
 # The in-process agent passes the authenticated user in the request's `_meta` under this key.
@@ -221,24 +221,36 @@ def create_mcp_server(
             status: "all" (default), "pending" or "completed".
 
         Returns:
-            A list of {"id": int, "title": str, "description": str | null, "completed": bool}.
+            A list of {"id": int, "title": str, "description": str | null, "completed": bool},
+            the newest ones only when the list is long: then the answer also has "more": true
+            and a "note" saying how many are shown. To act on an older task, ask the user for
+            its number.
         """
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
         try:
-            tasks = await task_service.list_tasks(
-                db=database, user_id=user_id, status=TaskStatus(status)
+            page = await task_service.list_tasks(
+                db=database, user_id=user_id, status=TaskStatus(status), limit=PAGE_DEFAULT
             )
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
         rows = [
             {"id": t.id, "title": t.title, "description": t.description, "completed": t.completed}
-            for t in tasks
+            for t in page.tasks
         ]
-        # One JSON text block (also "[]" when empty) for clients that read text only.
+        if page.next_cursor is None:
+            # One JSON text block (also "[]" when empty) for clients that read text only.
+            return CallToolResult(
+                content=[TextContent(type="text", text=json.dumps(rows))],
+                structured_content={"result": rows},
+            )
+        more: dict[str, Any] = {
+            "result": rows,
+            "more": True,
+            "note": f"Only the newest {len(rows)} tasks are listed; the user has more.",
+        }
         return CallToolResult(
-            content=[TextContent(type="text", text=json.dumps(rows))],
-            structured_content={"result": rows},
+            content=[TextContent(type="text", text=json.dumps(more))], structured_content=more
         )
 
     @tool()
