@@ -100,6 +100,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "rate_limit_chat": "10000/minute",
         "rate_limit_task_writes": "10000/minute",
         "rate_limit_auth": "10000/minute",
+        "rate_limit_mcp": "10000/minute",
         "log_level": "WARNING",
         # Many apps start and stop in one test process; frozen objects would never be freed.
         "gc_freeze": False,

@@ -19,6 +19,7 @@ from mcp import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Tool
 
+import todochat
 from tests.conftest import TEST_SECRET
 from todochat.config import Settings
 from todochat.main import create_app
@@ -78,6 +79,8 @@ def todochat_command() -> list[str]:
 
 def stdio_env(database_url: str, token: str | None, **extra: str) -> dict[str, str]:
     env = {
+        # The code under test, not whatever checkout the `todochat` script was installed from.
+        "PYTHONPATH": str(Path(todochat.__file__).resolve().parents[1]),
         "DATABASE_URL": database_url,
         "BETTER_AUTH_SECRET": TEST_SECRET,
         "LOG_LEVEL": "WARNING",
@@ -89,11 +92,11 @@ def stdio_env(database_url: str, token: str | None, **extra: str) -> dict[str, s
     return env
 
 
-def stdio_client(database_url: str, token: str | None, cwd: Path) -> mcp.Client:
+def stdio_client(database_url: str, token: str | None, cwd: Path, **extra: str) -> mcp.Client:
     """The official client over stdio, starting `todochat mcp` as a desktop client does."""
     command, *args = todochat_command()
     params = StdioServerParameters(
-        command=command, args=[*args, "mcp"], env=stdio_env(database_url, token), cwd=cwd
+        command=command, args=[*args, "mcp"], env=stdio_env(database_url, token, **extra), cwd=cwd
     )
     return mcp.Client(params)
 

@@ -44,6 +44,68 @@ async def test_list_is_newest_first_and_filters_by_status(client, user) -> None:
     assert await _titles(client, user, "completed") == ["First"]
 
 
+async def test_lists_come_in_pages_linked_by_an_opaque_cursor(client, user) -> None:
+    ids = [(await _create(client, user, f"t{i}"))["id"] for i in range(7)]
+    r = await client.patch(user.url(f"/tasks/{ids[5]}/complete"), headers=user.headers)
+    assert r.status_code == 200
+    seen: list[int] = []
+    url = user.url("/tasks?limit=3")
+    pages = 0
+    while url:
+        r = await client.get(url, headers=user.headers)
+        assert r.status_code == 200
+        pages += 1
+        seen += [t["id"] for t in r.json()]
+        cursor = r.headers.get("x-next-cursor")
+        link = r.headers.get("link")
+        if cursor is None:
+            assert link is None
+            break
+        assert str(ids[0]) not in cursor  # opaque, not an id
+        # The Link header is the next page's address, relative to this one.
+        assert link == f'<{user.url("/tasks")}?status=all&limit=3&cursor={cursor}>; rel="next"'
+        url = link[1:].split(">", 1)[0]
+    assert pages == 3 and seen == ids[::-1]
+    # The filter holds across pages; the last page has no cursor.
+    r = await client.get(user.url("/tasks?status=pending&limit=3"), headers=user.headers)
+    assert [t["id"] for t in r.json()] == [ids[6], ids[4], ids[3]]
+    r = await client.get(
+        user.url(f"/tasks?status=pending&limit=3&cursor={r.headers['x-next-cursor']}"),
+        headers=user.headers,
+    )
+    assert [t["id"] for t in r.json()] == [ids[2], ids[1], ids[0]]
+    assert "x-next-cursor" not in r.headers
+    # Exactly a page's worth: no next page.
+    r = await client.get(user.url("/tasks?limit=7"), headers=user.headers)
+    assert len(r.json()) == 7 and "x-next-cursor" not in r.headers and "link" not in r.headers
+
+
+async def test_a_page_has_100_tasks_unless_asked_and_never_more_than_500(client, user) -> None:
+    for i in range(101):
+        await _create(client, user, f"t{i}")
+    r = await client.get(user.url("/tasks"), headers=user.headers)
+    assert len(r.json()) == 100 and r.json()[0]["title"] == "t100"
+    rest = await client.get(
+        user.url(f"/tasks?cursor={r.headers['x-next-cursor']}"), headers=user.headers
+    )
+    assert [t["title"] for t in rest.json()] == ["t0"]
+    r = await client.get(user.url("/tasks?limit=500"), headers=user.headers)
+    assert len(r.json()) == 101 and "x-next-cursor" not in r.headers
+    for bad in ("limit=501", "limit=0", "limit=-1", "limit=x"):
+        r = await client.get(user.url(f"/tasks?{bad}"), headers=user.headers)
+        assert r.status_code == 422 and r.json()["detail"].startswith("limit:"), bad
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["nope", "MTIz", "djE6MA", "djE6LTE", "djE6MjE0NzQ4MzY0OA", "djE6MXg", "%00", "x" * 65],
+)
+async def test_a_cursor_the_api_did_not_give_is_422(client, user, cursor) -> None:
+    r = await client.get(user.url(f"/tasks?cursor={cursor}"), headers=user.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("cursor:")
+
+
 async def test_unknown_status_filter_is_422(client, user) -> None:
     r = await client.get(user.url("/tasks?status=done"), headers=user.headers)
     assert r.status_code == 422

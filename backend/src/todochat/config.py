@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     openai_api: Literal["chat_completions", "responses"] = "chat_completions"
     openai_tracing: bool = False
     agent_max_turns: int = Field(default=10, ge=1)
+    # Tool calls one chat turn may run, across its steps and within one step (issue 11).
+    agent_max_tool_calls: int = Field(default=20, ge=1)
     chat_turn_timeout_s: float = Field(default=90, gt=0)
     chat_history_limit: int = Field(default=50, ge=1)
     # Freeze the objects alive after start-up and collect young objects less often (main.py).
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
     rate_limit_chat: str = "10/minute"
     rate_limit_task_writes: str = "120/minute"
     rate_limit_auth: str = "10/minute"
+    # Every tool call of an outside MCP client (/mcp, `todochat mcp`); its writes also spend
+    # RATE_LIMIT_TASK_WRITES, as the chat agent's do.
+    rate_limit_mcp: str = "60/minute"
     rate_limit_enabled: bool = True
     rate_limit_key_prefix: str = "todochat"
     rate_limit_redis_retry_s: float = Field(default=5, ge=0)

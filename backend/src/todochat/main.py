@@ -78,11 +78,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.track_pool(database.pool_status)
     app.state.database = database
     token_verifier = app.state.token_verifier = TokenVerifier(settings)
-    app.state.rate_limiter = RateLimiter(settings, metrics=metrics)
+    limiter = app.state.rate_limiter = RateLimiter(settings, metrics=metrics)
     # One tool definition, two server instances: the agent's trusts the `_meta` our own runtime
     # writes; the one outside clients reach at /mcp trusts only their bearer token.
-    mcp_server = create_mcp_server(database=database, identity=identity_from_meta)
-    mcp_http = HttpMCP(database=database, token_verifier=token_verifier, settings=settings)
+    mcp_server = create_mcp_server(
+        database=database, identity=identity_from_meta, limiter=limiter, count_calls=False
+    )
+    mcp_http = HttpMCP(
+        database=database, token_verifier=token_verifier, settings=settings, limiter=limiter
+    )
     app.state.mcp_http = mcp_http
     runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)
     await runtime.start()
@@ -230,6 +234,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-RateLimit-Remaining",
                 "X-RateLimit-Reset",
                 "Idempotent-Replayed",
+                "Link",
+                "X-Next-Cursor",
             ],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

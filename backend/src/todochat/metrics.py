@@ -49,7 +49,8 @@ class Metrics:
         )
         self.chat_turns = Counter(
             "todochat_chat_turns",
-            "Chat turns by outcome: ok, replayed, model_error, db_error, busy, error.",
+            "Chat turns by outcome: ok, replayed, model_error, db_error, busy, rate_limited, "
+            "error.",
             ["outcome"],
             registry=r,
         )

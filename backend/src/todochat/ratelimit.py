@@ -1,8 +1,9 @@
-"""Rate limits with the `limits` library: per user on chat and task writes, per client address
-on sign-in and sign-up. In memory by default; in Redis when REDIS_URL is set so that every
-instance shares one budget. If Redis goes away the instance keeps serving on its own in-memory
-limits and says so once in the log; it tries Redis again every RATE_LIMIT_REDIS_RETRY_S, so a
-dead Redis costs one failed connection attempt per interval, not one per request.
+"""Rate limits with the `limits` library: per user on chat turns, task writes and MCP tool
+calls, per client address on sign-in and sign-up. In memory by default; in Redis when REDIS_URL
+is set so that every instance shares one budget. If Redis goes away the instance keeps serving
+on its own in-memory limits and says so once in the log; it tries Redis again every
+RATE_LIMIT_REDIS_RETRY_S, so a dead Redis costs one failed connection attempt per interval, not
+one per request.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from limits import RateLimitItem, parse
@@ -30,6 +32,24 @@ class RateLimited(AppError):
     detail = "Too many requests. Please slow down and try again shortly."
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One hit on a budget: allowed or not, and what is left of it."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_in_s: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_in_s),
+        }
+
+
 class RateLimiter:
     def __init__(self, settings: Settings, *, metrics: Metrics | None = None) -> None:
         self.enabled = settings.rate_limit_enabled
@@ -38,6 +58,7 @@ class RateLimiter:
             "chat": parse(settings.rate_limit_chat),
             "task_write": parse(settings.rate_limit_task_writes),
             "auth": parse(settings.rate_limit_auth),
+            "mcp": parse(settings.rate_limit_mcp),
         }
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._storage: RedisStorage | None = None
@@ -107,23 +128,52 @@ class RateLimiter:
             with contextlib.suppress(Exception):
                 pool.disconnect()
 
+    async def hit(self, *, scope: str, key: str) -> Verdict:
+        """Spend one unit of `key`'s budget in `scope`, if there is one left."""
+        item = self.items[scope]
+        if not self.enabled:
+            return Verdict(allowed=True, limit=item.amount, remaining=item.amount, reset_in_s=0)
+        allowed, stats = await self._strategy_hit(item, f"{scope}:{key}")
+        if not allowed and self.metrics is not None:
+            self.metrics.rate_limited.labels(scope).inc()
+        return Verdict(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=max(0, stats.remaining),
+            reset_in_s=max(0, int(stats.reset_time - time.time()) + 1),
+        )
+
     async def check(self, *, scope: str, key: str, request: Request, response: Response) -> None:
+        """Spend one unit for this request; 429 (`RateLimited`) when the budget is used up."""
         if not self.enabled:
             return
-        item = self.items[scope]
-        allowed, stats = await self._strategy_hit(item, f"{scope}:{key}")
-        reset_in = max(0, int(stats.reset_time - time.time()) + 1)
-        headers = {
-            "X-RateLimit-Limit": str(item.amount),
-            "X-RateLimit-Remaining": str(max(0, stats.remaining)),
-            "X-RateLimit-Reset": str(reset_in),
-        }
-        if not allowed:
-            if self.metrics is not None:
-                self.metrics.rate_limited.labels(scope).inc()
-            raise RateLimited(headers={**headers, "Retry-After": str(reset_in)})
-        response.headers.update(headers)
-        request.state.rate_limit_headers = headers
+        verdict = await self.hit(scope=scope, key=key)
+        if not verdict.allowed:
+            raise RateLimited(headers={**verdict.headers, "Retry-After": str(verdict.reset_in_s)})
+        response.headers.update(verdict.headers)
+        request.state.rate_limit_headers = verdict.headers
+
+
+@dataclass
+class Budget:
+    """A request's claim on one of its user's budgets, spent when the request is admitted
+    rather than when it arrives: a request refused for its content (422, 404) or answered from
+    its Idempotency-Key record costs nothing. `spend` spends at most once per request."""
+
+    limiter: RateLimiter
+    scope: str
+    key: str
+    request: Request
+    response: Response
+    spent: bool = field(default=False, init=False)
+
+    async def spend(self) -> None:
+        if self.spent:
+            return
+        await self.limiter.check(
+            scope=self.scope, key=self.key, request=self.request, response=self.response
+        )
+        self.spent = True
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -142,8 +192,10 @@ async def _limit_auth(request: Request, response: Response) -> None:
 
 
 # Per-user limits run after authentication, so anonymous noise never spends a user's budget.
-async def _limit_chat(request: Request, response: Response, user: CurrentUser) -> None:
-    await _limiter(request).check(scope="chat", key=user.id, request=request, response=response)
+async def _chat_budget(request: Request, response: Response, user: CurrentUser) -> Budget:
+    return Budget(
+        limiter=_limiter(request), scope="chat", key=user.id, request=request, response=response
+    )
 
 
 async def _limit_task_write(request: Request, response: Response, user: CurrentUser) -> None:
@@ -153,5 +205,6 @@ async def _limit_task_write(request: Request, response: Response, user: CurrentU
 
 
 AuthRateLimit = Depends(_limit_auth)
-ChatRateLimit = Depends(_limit_chat)
+ChatRateLimit = Depends(_chat_budget)
+ChatBudget = Annotated[Budget, ChatRateLimit]
 TaskWriteRateLimit = Depends(_limit_task_write)

@@ -27,6 +27,9 @@ async def scripted_app(database_url: str, fake_upstream: FakeUpstream) -> AsyncI
         model_provider="openai",
         openai_api_key="test",
         openai_base_url=fake_upstream.base_url,
+        # The attacks here aim a hundred calls at other users' ids in one turn; the cap that
+        # would cut them short has tests of its own (test_limits.py).
+        agent_max_tool_calls=500,
     )
     running = await start_app(settings)
     try:

@@ -1512,6 +1512,7 @@ class Exchange:
     args: dict[str, Any]
     output: Any = None
     answered: bool = False
+    more: bool = False  # a list_tasks answer cut to its newest tasks
 
 
 @dataclass
@@ -1561,7 +1562,13 @@ def _current_turn(items: Sequence[dict[str, Any]]) -> list[Exchange]:
         elif kind == "function_call_output" and call_id in by_call:
             by_call[call_id].output = parse_tool_output(item.get("output"))
             by_call[call_id].answered = True
+            by_call[call_id].more = by_call[call_id].name == LIST and _cut_list(item.get("output"))
     return list(by_call.values())
+
+
+def _cut_list(raw: Any) -> bool:
+    decoded = _loads(raw) if isinstance(raw, str) else raw
+    return isinstance(decoded, Mapping) and decoded.get("more") is True
 
 
 def display_order(tasks: Sequence[TaskView]) -> list[TaskView]:
@@ -1747,7 +1754,7 @@ def _rename_ref(exchange: Exchange) -> str:
     return f"task #{out.get('task_id', exchange.args.get('task_id'))} to '{title}'"
 
 
-def _list_reply(status: str, output: Any) -> str:
+def _list_reply(status: str, output: Any, *, more: bool = False) -> str:
     if isinstance(output, Mapping) and "error" in output:
         return f"Sorry, I couldn't load your tasks: {output['error']}."
     tasks = display_order(_task_views(output))
@@ -1763,6 +1770,11 @@ def _list_reply(status: str, output: Any) -> str:
         for t in tasks
     ]
     noun = "task" if len(tasks) == 1 else "tasks"
+    if more:
+        return (
+            f"You have more than {len(tasks)} {label}{noun}; here are the newest "
+            f"{len(tasks)}:\n" + "\n".join(lines)
+        )
     return f"You have {len(tasks)} {label}{noun}:\n" + "\n".join(lines)
 
 
@@ -1840,7 +1852,7 @@ def _plan_list(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Ste
     calls = _calls_named(conv, LIST)
     if not calls:
         return [PlannedCall(LIST, {"status": intent.status})]
-    return _list_reply(intent.status, calls[-1].output)
+    return _list_reply(intent.status, calls[-1].output, more=calls[-1].more)
 
 
 def _resolve_query(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step | int:

@@ -7,6 +7,7 @@ database connection: tools open their own short units of work through MCP.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -25,11 +26,13 @@ from agents import (
     RunHooks,
     Runner,
     Tool,
+    ToolsToFinalOutputResult,
     TResponseInputItem,
 )
 from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
 from agents.models.openai_provider import OpenAIProvider
 from agents.run_config import CallModelData, ModelInputData, ToolExecutionConfig
+from agents.tool import FunctionToolResult
 from agents.tool_context import ToolContext
 from mcp.server import MCPServer
 from openai import DefaultAioHttpClient
@@ -38,6 +41,7 @@ from todochat.agent.instructions import INSTRUCTIONS
 from todochat.agent.offline_model import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
+from todochat.agent.turn_limits import REFUSED_KEY, CappedModel, TurnLimits, limited_reply
 from todochat.config import Settings
 from todochat.errors import DatabaseUnavailable
 from todochat.logs import request_id_var
@@ -67,6 +71,7 @@ class TurnContext:
 
     user_id: str
     history: list[TResponseInputItem] = field(default_factory=list)
+    limits: TurnLimits = field(default_factory=lambda: TurnLimits(max_calls=20))
     # Set for a turn sent with an Idempotency-Key: tool calls that create things are keyed by
     # it, so a resumed turn replays them instead of acting twice.
     effect_scope: str | None = None
@@ -83,6 +88,20 @@ class TurnContext:
     def ordered_tool_calls(self) -> list[dict[str, Any]]:
         last = len(self.call_order)
         return sorted(self.tool_calls, key=lambda c: self.call_order.get(c["id"], last))
+
+    def limited_reply(self) -> str:
+        return limited_reply(self.ordered_tool_calls(), self.limits)
+
+
+def stop_when_limited(
+    context: RunContextWrapper[TurnContext], results: list[FunctionToolResult]
+) -> ToolsToFinalOutputResult:
+    """After a step whose calls hit a limit, the turn ends with the runtime's own account of
+    what was done (see agent/turn_limits.py); otherwise the model takes the next step."""
+    turn = context.context
+    if turn.limits.reached:
+        return ToolsToFinalOutputResult(is_final_output=True, final_output=turn.limited_reply())
+    return ToolsToFinalOutputResult(is_final_output=False)
 
 
 @dataclass(frozen=True)
@@ -110,7 +129,8 @@ def tool_result_as_json(name: str, output: Any) -> Any:
             output = json.loads(output)
         except ValueError:
             return {"error": output.removeprefix(f"Error executing tool {name}: ")}
-    if name == "list_tasks" and isinstance(output, dict) and isinstance(output.get("result"), list):
+    # A whole list is the contract's bare list; a cut one keeps its "more" and "note".
+    if name == "list_tasks" and isinstance(output, dict) and set(output) == {"result"}:
         return output["result"]
     return output
 
@@ -193,9 +213,13 @@ class _TurnHooks(RunHooks[TurnContext]):
             "result": tool_result_as_json(context.tool_name, result),
         }
         turn.tool_calls.append(record)
-        outcome = (
-            "error" if isinstance(record["result"], dict) and "error" in record["result"] else "ok"
-        )
+        result = record["result"]
+        outcome = "ok"
+        if isinstance(result, dict) and REFUSED_KEY in result:
+            outcome = "refused"
+            turn.limits.refused += 1
+        elif isinstance(result, dict) and "error" in result:
+            outcome = "error"
         if self.metrics is not None:
             self.metrics.tool_calls.labels(context.tool_name, outcome).inc()
             self.metrics.tool_latency.labels(context.tool_name).observe(elapsed_ms / 1000)
@@ -218,7 +242,7 @@ def _database_outage(exc: BaseException) -> DatabaseUnavailable | None:
     return None
 
 
-def build_model(settings: Settings) -> tuple[Model | str, AgentOpenAI | None]:
+def build_model(settings: Settings) -> tuple[Model, AgentOpenAI | None]:
     """The agent's model, and the HTTP client to close at shut-down if it has one."""
     if settings.resolved_model_provider == "offline":
         return OfflineModel(model_name=settings.model_name), None
@@ -254,6 +278,7 @@ class AgentRuntime:
             model=model,
             tools=[],
             model_settings=ModelSettings(temperature=0.2, parallel_tool_calls=False),
+            tool_use_behavior=stop_when_limited,
         )
         self.run_config = RunConfig(
             tracing_disabled=not settings.openai_tracing,
@@ -286,8 +311,16 @@ class AgentRuntime:
         context = TurnContext(
             user_id=user_id,
             history=history,
+            limits=TurnLimits(max_calls=self.settings.agent_max_tool_calls),
             effect_scope=effect_scope,
             request_id=request_id_var.get(),
+        )
+        # The cap needs this turn's count, so the model is wrapped per turn.
+        model = self.agent.model
+        if not isinstance(model, Model):
+            raise TypeError("the agent's model must be a Model instance (see build_model)")
+        run_config = dataclasses.replace(
+            self.run_config, model=CappedModel(model, context.limits, context.limited_reply)
         )
         try:
             async with asyncio.timeout(self.settings.chat_turn_timeout_s):
@@ -297,7 +330,7 @@ class AgentRuntime:
                     context=context,
                     max_turns=self.settings.agent_max_turns,
                     hooks=self.hooks,
-                    run_config=self.run_config,
+                    run_config=run_config,
                 )
             reply = str(result.final_output or "").strip() or "Done."
         except DatabaseUnavailable:
@@ -322,6 +355,17 @@ class AgentRuntime:
             if self.metrics is not None:
                 self.metrics.model_failures.labels(reason).inc()
             raise ModelFailure(reason, context.ordered_tool_calls()) from exc
+        finally:
+            if context.limits.dropped:
+                # One line for the calls past the cap, however many there were.
+                log.warning(
+                    "tool calls past the per-turn cap were not run",
+                    extra={
+                        "operation": "agent.tool_cap",
+                        "max_tool_calls": context.limits.max_calls,
+                        "dropped": context.limits.dropped.total(),
+                    },
+                )
         return TurnResult(
             reply=reply,
             tool_calls=context.ordered_tool_calls(),

@@ -19,6 +19,7 @@ server, with the user (and, in a keyed turn, the call's effect key) in `_meta` f
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, cast
 
@@ -35,9 +36,10 @@ from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, TextCo
 from mcp.types import Tool as MCPTool
 from mcp.types.version import LATEST_PROTOCOL_VERSION
 
+from todochat.agent.turn_limits import REFUSED_KEY
 from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import effect_key
-from todochat.mcp.server import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY
+from todochat.mcp.server import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY, LimitReached
 
 log = logging.getLogger("todochat.agent")
 
@@ -151,6 +153,11 @@ class InProcessMCPServer(AgentsMCPServer):
             if outage is not None:
                 # The whole turn fails with 503 (see `_tool_failure`), not a tool error result.
                 raise DatabaseUnavailable() from exc
+            refusal = exc if isinstance(exc, LimitReached) else exc.__cause__
+            if isinstance(refusal, LimitReached):
+                # Marked, so that the runtime ends the turn saying what was not done.
+                text = json.dumps({"error": str(refusal), REFUSED_KEY: "rate_limit"})
+                return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
             # As the MCP server answers a client: the error becomes an error result the model
             # can read. A tool's own refusal ("Not authenticated") is not worth a log line.
             if not isinstance(exc, ToolError) or isinstance(exc, UnexpectedToolError):

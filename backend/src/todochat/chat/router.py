@@ -12,7 +12,7 @@ from todochat.config import SettingsDep
 from todochat.db import DatabaseDep
 from todochat.errors import error_responses
 from todochat.idempotency.dependencies import IdempotencyKeyDep
-from todochat.ratelimit import ChatRateLimit
+from todochat.ratelimit import ChatBudget
 
 
 # `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
@@ -29,10 +29,10 @@ router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
 @router.post(
     "/chat",
     responses=error_responses(401, 403, 404, 409, 413, 422, 429, 503),
-    dependencies=[ChatRateLimit],
 )
 async def chat(
     user: CurrentUser,
+    budget: ChatBudget,
     body: ChatRequest,
     db: DatabaseDep,
     runtime: RuntimeDep,
@@ -52,4 +52,5 @@ async def chat(
         request=body,
         history_limit=settings.chat_history_limit,
         idempotency_key=idempotency_key,
+        admit=budget.spend,
     )

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from agents import TResponseInputItem
@@ -35,6 +36,7 @@ from todochat.idempotency.service import (
     Started,
 )
 from todochat.logs import bind
+from todochat.ratelimit import RateLimited
 from todochat.schemas import without_bad_characters
 
 log = logging.getLogger("todochat.chat")
@@ -96,7 +98,11 @@ async def chat_turn(
     request: ChatRequest,
     history_limit: int,
     idempotency_key: IdempotencyKey | None = None,
+    admit: Callable[[], Awaitable[None]] | None = None,
 ) -> ChatResponse:
+    """One turn. `admit` (the chat budget) runs once per new turn, after the request proved
+    valid and before anything is stored: a rejected request, a replay, a resumed turn or a
+    wait for a running one spends nothing."""
     started = time.perf_counter()
     try:
         lease: _Lease | None = None
@@ -107,6 +113,7 @@ async def chat_turn(
                 conversation_id=request.conversation_id,
                 message=request.message,
                 history_limit=history_limit,
+                admit=admit,
             )
         else:
             claimed = await _claim_turn(
@@ -115,6 +122,7 @@ async def chat_turn(
                 request=request,
                 key=idempotency_key,
                 history_limit=history_limit,
+                admit=admit,
             )
             if isinstance(claimed, _Replay):
                 idempotency_key.mark_replayed()
@@ -132,6 +140,9 @@ async def chat_turn(
         raise
     except IdempotencyKeyInUse:
         _count(runtime, "busy")
+        raise
+    except RateLimited:
+        _count(runtime, "rate_limited")
         raise
     except Exception:
         _count(runtime, "error")
@@ -218,6 +229,7 @@ async def _claim_turn(
     request: ChatRequest,
     key: IdempotencyKey,
     history_limit: int,
+    admit: Callable[[], Awaitable[None]] | None,
 ) -> tuple[TurnStart, _Lease] | _Replay:
     """Claim the key and start the turn in one transaction, or replay, resume or wait."""
     request_hash = key.fingerprint(request)
@@ -238,6 +250,7 @@ async def _claim_turn(
                 conversation_id=request.conversation_id,
                 message=request.message,
                 history_limit=history_limit,
+                admit=admit,
             )
             await idempotency.save_progress(
                 session,

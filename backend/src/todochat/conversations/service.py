@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,11 +34,15 @@ async def open_turn(
     conversation_id: int | None,
     message: str,
     history_limit: int,
+    admit: Callable[[], Awaitable[None]] | None = None,
 ) -> TurnStart:
     """Inside a unit of work: find or create the conversation, read its recent history, store
-    the user's message."""
+    the user's message. `admit` runs once the turn is known to be valid (the conversation is
+    the user's), before anything is stored; what it raises rolls the unit back."""
     now = utcnow()
     if conversation_id is None:
+        if admit is not None:
+            await admit()
         cid = await repository.create(session, user_id=user_id, at=now)
         history: list[MessageRead] = []
     else:
@@ -45,6 +50,8 @@ async def open_turn(
         # Ownership check and touch in one statement, before anything is read.
         if not await repository.touch_owned(session, user_id=user_id, conversation_id=cid, at=now):
             raise ConversationNotFound(cid)
+        if admit is not None:
+            await admit()
         rows = await repository.recent_messages(
             session, user_id=user_id, conversation_id=cid, limit=history_limit
         )
@@ -113,7 +120,13 @@ async def add_reply(
 
 @timed("conversations.start_turn")
 async def start_turn(
-    *, db: Database, user_id: str, conversation_id: int | None, message: str, history_limit: int
+    *,
+    db: Database,
+    user_id: str,
+    conversation_id: int | None,
+    message: str,
+    history_limit: int,
+    admit: Callable[[], Awaitable[None]] | None = None,
 ) -> TurnStart:
     """Find or create the conversation, read its recent history, store the user's message."""
 
@@ -124,6 +137,7 @@ async def start_turn(
             conversation_id=conversation_id,
             message=message,
             history_limit=history_limit,
+            admit=admit,
         )
 
     return await db.run(work)

@@ -35,6 +35,7 @@ from todochat.errors import InvalidToken, NotAuthenticated
 from todochat.logs import bind
 from todochat.mcp.auth import BearerTokenVerifier
 from todochat.mcp.server import create_mcp_server, identity_from_access_token
+from todochat.ratelimit import RateLimiter
 
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
@@ -87,12 +88,22 @@ class HttpMCP:
     """The `/mcp` server of one app instance; built, and its session manager run, in the
     lifespan (a mounted app's own lifespan never runs)."""
 
-    def __init__(self, *, database: Database, token_verifier: TokenVerifier, settings: Settings):
+    def __init__(
+        self,
+        *,
+        database: Database,
+        token_verifier: TokenVerifier,
+        settings: Settings,
+        limiter: RateLimiter,
+    ):
         self.settings = settings
         self.verifier = BearerTokenVerifier(token_verifier)
         self.security = TransportSecurityMiddleware(transport_security(settings))
         self.server: MCPServer = create_mcp_server(
-            database=database, identity=identity_from_access_token
+            database=database,
+            identity=identity_from_access_token,
+            limiter=limiter,
+            count_calls=True,
         )
         # Builds the session manager; the Starlette app it returns is not used, because auth,
         # errors and routing are ours (see `handle`).

@@ -2,6 +2,9 @@
 (streamable HTTP) and to `todochat mcp` (stdio).
 
 Each tool is a thin adapter over `tasks.service`: its own short unit of work, owner-scoped.
+Every write spends one unit of its user's task-write budget (RATE_LIMIT_TASK_WRITES, the REST
+routes' budget), whoever calls: the chat agent or an outside client. Outside clients also spend
+RATE_LIMIT_MCP on every call. A refused call does nothing and says so as a tool error.
 The user is never a tool parameter. Where it comes from depends on the transport, and the
 `Identity` given to `create_mcp_server` decides which source is trusted: the agent's run
 context (in-process), the bearer token (HTTP) or the token given at start-up (stdio).
@@ -26,8 +29,9 @@ from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import bind
+from todochat.ratelimit import RateLimiter
 from todochat.tasks import service as task_service
-from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from todochat.tasks.schemas import PAGE_DEFAULT, TaskCreate, TaskRead, TaskStatus, TaskUpdate
 from todochat.tasks.service import TaskNotFound
 
 # The in-process agent passes the authenticated user in the request's `_meta` under this key.
@@ -94,6 +98,10 @@ def _user_of(ctx: Context, identity: Identity) -> str:
     return user_id
 
 
+class LimitReached(ToolError):
+    """A call refused by a rate limit: nothing was done."""
+
+
 def _summary(task: TaskRead, status: str) -> dict[str, Any]:
     return {"task_id": task.id, "status": status, "title": task.title}
 
@@ -108,9 +116,18 @@ TaskIdArg = Annotated[int, Field(ge=1, le=2**31 - 1, description="The task's num
 
 
 def create_mcp_server(
-    *, database: Database, identity: Identity, **server_options: Any
+    *,
+    database: Database,
+    identity: Identity,
+    limiter: RateLimiter,
+    count_calls: bool,
+    **server_options: Any,
 ) -> MCPServer:
-    """Build one MCP server instance; `server_options` carry transport auth settings."""
+    """Build one MCP server instance; `server_options` carry transport auth settings.
+
+    `count_calls`: every call spends RATE_LIMIT_MCP (outside clients). The agent's server does
+    not: its calls are bounded per turn, and its turns by RATE_LIMIT_CHAT.
+    """
     server: MCPServer = MCPServer(
         "todochat",
         version=__version__,
@@ -126,6 +143,24 @@ def create_mcp_server(
             return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
 
         return register
+
+    async def admit_call(user_id: str) -> None:
+        if not count_calls:
+            return
+        verdict = await limiter.hit(scope="mcp", key=user_id)
+        if not verdict.allowed:
+            raise LimitReached(
+                "Not done: too many tool calls in a short time. "
+                f"Try again in {verdict.reset_in_s} seconds."
+            )
+
+    async def admit_write(user_id: str) -> None:
+        verdict = await limiter.hit(scope="task_write", key=user_id)
+        if not verdict.allowed:
+            raise LimitReached(
+                "Not done: too many changes to the task list in a short time. "
+                f"Try again in {verdict.reset_in_s} seconds."
+            )
 
     async def guarded(call: Any) -> dict[str, Any]:
         try:
@@ -158,9 +193,11 @@ def create_mcp_server(
             {"task_id": int, "status": "created", "title": str}
         """
         user_id = _user_of(ctx, identity)
+        await admit_call(user_id)
 
         async def run() -> dict[str, Any]:
             data = TaskCreate(title=title, description=description)
+            await admit_write(user_id)
             task = await task_service.create_task(
                 db=database, user_id=user_id, data=data, idempotency_key=_effect_key(ctx)
             )
@@ -184,23 +221,36 @@ def create_mcp_server(
             status: "all" (default), "pending" or "completed".
 
         Returns:
-            A list of {"id": int, "title": str, "description": str | null, "completed": bool}.
+            A list of {"id": int, "title": str, "description": str | null, "completed": bool},
+            the newest ones only when the list is long: then the answer also has "more": true
+            and a "note" saying how many are shown. To act on an older task, ask the user for
+            its number.
         """
         user_id = _user_of(ctx, identity)
+        await admit_call(user_id)
         try:
-            tasks = await task_service.list_tasks(
-                db=database, user_id=user_id, status=TaskStatus(status)
+            page = await task_service.list_tasks(
+                db=database, user_id=user_id, status=TaskStatus(status), limit=PAGE_DEFAULT
             )
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
         rows = [
             {"id": t.id, "title": t.title, "description": t.description, "completed": t.completed}
-            for t in tasks
+            for t in page.tasks
         ]
-        # One JSON text block (also "[]" when empty) for clients that read text only.
+        if page.next_cursor is None:
+            # One JSON text block (also "[]" when empty) for clients that read text only.
+            return CallToolResult(
+                content=[TextContent(type="text", text=json.dumps(rows))],
+                structured_content={"result": rows},
+            )
+        more: dict[str, Any] = {
+            "result": rows,
+            "more": True,
+            "note": f"Only the newest {len(rows)} tasks are listed; the user has more.",
+        }
         return CallToolResult(
-            content=[TextContent(type="text", text=json.dumps(rows))],
-            structured_content={"result": rows},
+            content=[TextContent(type="text", text=json.dumps(more))], structured_content=more
         )
 
     @tool()
@@ -215,8 +265,10 @@ def create_mcp_server(
             {"error": "Task <id> not found"} when the user has no such task.
         """
         user_id = _user_of(ctx, identity)
+        await admit_call(user_id)
 
         async def run() -> dict[str, Any]:
+            await admit_write(user_id)
             task = await task_service.set_completed(
                 db=database, user_id=user_id, task_id=task_id, completed=True
             )
@@ -236,8 +288,10 @@ def create_mcp_server(
             {"error": "Task <id> not found"} when the user has no such task.
         """
         user_id = _user_of(ctx, identity)
+        await admit_call(user_id)
 
         async def run() -> dict[str, Any]:
+            await admit_write(user_id)
             task = await task_service.delete_task(db=database, user_id=user_id, task_id=task_id)
             return _summary(task, "deleted")
 
@@ -264,6 +318,7 @@ def create_mcp_server(
             {"error": "Task <id> not found"} when the user has no such task.
         """
         user_id = _user_of(ctx, identity)
+        await admit_call(user_id)
 
         async def run() -> dict[str, Any]:
             changes: dict[str, Any] = {}
@@ -274,6 +329,7 @@ def create_mcp_server(
             if not changes:
                 return {"error": "Nothing to change: give a new title or description"}
             data = TaskUpdate(**changes)
+            await admit_write(user_id)
             task = await task_service.update_task(
                 db=database, user_id=user_id, task_id=task_id, data=data
             )

@@ -20,6 +20,7 @@ from todochat.config import Settings
 from todochat.db import Database, create_engine
 from todochat.errors import InvalidToken
 from todochat.mcp.server import Identity, create_mcp_server
+from todochat.ratelimit import RateLimiter
 
 log = logging.getLogger("todochat.mcp")
 
@@ -68,9 +69,17 @@ async def serve(settings: Settings, token: str) -> None:
             f"cannot open or migrate the database named by DATABASE_URL ({type(exc).__name__})"
         ) from None
     database = Database(create_engine(settings))
+    # In memory, or shared with the web instances when REDIS_URL is set: one user's budgets.
+    limiter = RateLimiter(settings)
     try:
-        server = create_mcp_server(database=database, identity=token_identity(principal))
+        server = create_mcp_server(
+            database=database,
+            identity=token_identity(principal),
+            limiter=limiter,
+            count_calls=True,
+        )
         log.info("serving the task tools on stdio", extra={"user_id": principal.id})
         await server.run_stdio_async()
     finally:
+        await limiter.close()
         await database.dispose()

@@ -28,18 +28,25 @@ _OWNED = sa.and_(_t.id == sa.bindparam("tid"), _t.user_id == sa.bindparam("owner
 _NOW = sa.bindparam("at", type_=_t.updated_at.type)
 
 
-def _listing(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
+def _listing(status: TaskStatus, *, after: bool) -> sa.Select[Any]:
+    """One page, newest first: keyset on the id (`after` pages past a given id)."""
+    conditions: list[sa.ColumnElement[bool]] = [_t.user_id == sa.bindparam("owner")]
+    if status is not TaskStatus.all:
+        conditions.append(_t.completed.is_(status is TaskStatus.completed))
+    if after:
+        conditions.append(_t.id < sa.bindparam("before", type_=_t.id.type))
     return (
         sa.select(_tasks)
-        .where(_t.user_id == sa.bindparam("owner"), *conditions)
+        .where(*conditions)
         .order_by(_t.id.desc())
+        .limit(sa.bindparam("n", type_=sa.Integer()))
     )
 
 
 _LIST = {
-    TaskStatus.all: _listing(),
-    TaskStatus.pending: _listing(_t.completed.is_(False)),
-    TaskStatus.completed: _listing(_t.completed.is_(True)),
+    (status, after): _listing(status, after=after)
+    for status in TaskStatus
+    for after in (False, True)
 }
 _GET = sa.select(_tasks).where(_OWNED)
 _ADD = (
@@ -76,9 +83,18 @@ def _one(result: sa.Result[Any]) -> Row | None:
 
 @timed("repo.tasks.list_for_user", level=logging.DEBUG)
 async def list_for_user(
-    session: AsyncSession, *, user_id: str, status: TaskStatus = TaskStatus.all
+    session: AsyncSession,
+    *,
+    user_id: str,
+    status: TaskStatus = TaskStatus.all,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[Row]:
-    result = await session.execute(_LIST[status], {"owner": user_id})
+    """At most `limit` of the user's tasks, newest first; with `before_id`, only older ones."""
+    params: dict[str, Any] = {"owner": user_id, "n": limit}
+    if before_id is not None:
+        params["before"] = before_id
+    result = await session.execute(_LIST[status, before_id is not None], params)
     return [dict(row) for row in result.mappings()]
 
 

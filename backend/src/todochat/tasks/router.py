@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from todochat.auth.dependencies import CurrentUser
 from todochat.db import DatabaseDep
@@ -10,7 +11,14 @@ from todochat.errors import error_responses
 from todochat.idempotency.dependencies import IdempotencyKeyDep
 from todochat.ratelimit import TaskWriteRateLimit
 from todochat.tasks import service
-from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from todochat.tasks.schemas import (
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    TaskCreate,
+    TaskRead,
+    TaskStatus,
+    TaskUpdate,
+)
 
 TaskId = Annotated[int, Path(gt=0, le=2**31 - 1, description="The task's id.")]
 
@@ -18,14 +26,55 @@ router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 _AUTH = (401, 403, 422, 503)
 
 
-@router.get("", responses=error_responses(*_AUTH))
+_PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "A page of tasks, newest first. When there are more, `X-Next-Cursor` holds the cursor "
+            'of the next page and `Link` its address (rel="next"); the last page has neither.'
+        ),
+        "headers": {
+            "X-Next-Cursor": {
+                "description": "Pass as `cursor` to get the next page.",
+                "schema": {"type": "string"},
+            },
+            "Link": {
+                "description": 'The next page, as `<...>; rel="next"` (RFC 8288).',
+                "schema": {"type": "string"},
+            },
+        },
+    }
+}
+
+
+@router.get("", responses={**_PAGED, **error_responses(*_AUTH)})
 async def list_tasks(
     user: CurrentUser,
     db: DatabaseDep,
+    request: Request,
+    response: Response,
     status: Annotated[TaskStatus, Query(description="Filter by completion.")] = TaskStatus.all,
+    limit: Annotated[
+        int, Query(ge=1, le=PAGE_MAX, description="At most this many tasks (the page size).")
+    ] = PAGE_DEFAULT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Where the page starts: the `X-Next-Cursor` of the previous page.",
+        ),
+    ] = None,
 ) -> list[TaskRead]:
-    """List the user's tasks, newest first."""
-    return await service.list_tasks(db=db, user_id=user.id, status=status)
+    """List the user's tasks, newest first, a page at a time."""
+    page = await service.list_tasks(
+        db=db, user_id=user.id, status=status, limit=limit, cursor=cursor
+    )
+    if page.next_cursor is not None:
+        query = urlencode({"status": status.value, "limit": limit, "cursor": page.next_cursor})
+        # A relative reference: nothing in the answer is built from the request's Host.
+        response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+        response.headers["X-Next-Cursor"] = page.next_cursor
+    return page.tasks
 
 
 @router.post(

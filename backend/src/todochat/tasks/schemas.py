@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -7,6 +8,11 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 from todochat.schemas import Printable
+
+# GET /tasks pages: this many tasks unless the client asks for fewer or more, never more than
+# PAGE_MAX. The agent's list_tasks returns PAGE_DEFAULT at most (specs/decisions.md, D31).
+PAGE_DEFAULT = 100
+PAGE_MAX = 500
 
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable()
@@ -47,3 +53,11 @@ class TaskRead(BaseModel):
     completed: bool
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of a user's tasks, newest first; `next_cursor` fetches the older ones."""
+
+    tasks: list[TaskRead]
+    next_cursor: str | None

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.db import Database
-from todochat.errors import NotFound
+from todochat.errors import NotFound, Unprocessable
 from todochat.idempotency import service as idempotency
 from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import timed
 from todochat.models import utcnow
 from todochat.tasks import repository
-from todochat.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from todochat.tasks.schemas import (
+    PAGE_DEFAULT,
+    TaskCreate,
+    TaskPage,
+    TaskRead,
+    TaskStatus,
+    TaskUpdate,
+)
 
 
 class TaskNotFound(NotFound):
@@ -28,15 +38,53 @@ def _found(row: repository.Row | None, task_id: int) -> TaskRead:
     return TaskRead.model_validate(row)
 
 
+class InvalidCursor(Unprocessable):
+    detail = "cursor: not a cursor this API gave out (use the X-Next-Cursor of a previous page)"
+
+
+# The cursor is the id the next page starts below, versioned and base64url-encoded: opaque to
+# clients, so that how pages are cut can change without breaking them.
+_CURSOR = re.compile(r"v1:([1-9][0-9]{0,9})")
+
+
+def encode_cursor(task_id: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{task_id}".encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise InvalidCursor() from None
+    match = _CURSOR.fullmatch(raw)
+    if match is None or int(match[1]) > 2**31 - 1:
+        raise InvalidCursor()
+    return int(match[1])
+
+
 @timed("tasks.list")
 async def list_tasks(
-    *, db: Database, user_id: str, status: TaskStatus = TaskStatus.all
-) -> list[TaskRead]:
+    *,
+    db: Database,
+    user_id: str,
+    status: TaskStatus = TaskStatus.all,
+    limit: int = PAGE_DEFAULT,
+    cursor: str | None = None,
+) -> TaskPage:
+    """A page of the user's tasks, newest first, starting after `cursor` when one is given."""
+    before_id = decode_cursor(cursor) if cursor is not None else None
+
     async def work(session: AsyncSession) -> list[TaskRead]:
-        rows = await repository.list_for_user(session, user_id=user_id, status=status)
+        # One more than asked for tells whether there is a next page.
+        rows = await repository.list_for_user(
+            session, user_id=user_id, status=status, limit=limit + 1, before_id=before_id
+        )
         return [TaskRead.model_validate(row) for row in rows]
 
-    return await db.run(work)
+    tasks = await db.run(work)
+    if len(tasks) <= limit:
+        return TaskPage(tasks=tasks, next_cursor=None)
+    return TaskPage(tasks=tasks[:limit], next_cursor=encode_cursor(tasks[limit - 1].id))
 
 
 @timed("tasks.get")
