@@ -1,0 +1,228 @@
+"""The HTTP edge: uvicorn's httptools protocol with a bounded request head and read time-outs.
+
+uvicorn 0.54 with httptools limits neither the size nor the number of request headers (llhttp has
+no limit, and httptools gathers an unfinished header in memory), and it has no time-out for reading
+a request: a connection that sends its head or its body one byte at a time, or nothing at all, is
+held for ever (issue 11, E1 in specs/decisions.md). This subclass adds, per connection:
+
+- the request head (request line and headers) at most `max_header_bytes`, at most `max_headers`
+  fields: 431, counted as the bytes arrive, so an unfinished head is refused at the limit;
+- the head within `header_timeout_s` of its first byte (or of the connection, for the first
+  request): 408;
+- the body within `body_timeout_s` of the end of the head: 408.
+
+A refusal is a JSON answer with `Connection: close`; the connection is then half-closed and the
+rest of what the client sends is read and dropped for at most `LINGER_S`, so that the client reads
+the answer instead of a reset. Idle keep-alive connections stay uvicorn's (`timeout_keep_alive`).
+
+It overrides uvicorn's `HttpToolsProtocol` hooks (data_received and the parser callbacks), which
+are not a public API: uvicorn is pinned in pyproject.toml, and tests/security/test_http_edge.py
+checks the version and the hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from todochat.config import Settings
+from todochat.middleware import SECURITY_HEADERS
+
+log = logging.getLogger("todochat.edge")
+
+# How long a refused connection is read and drained before it is closed.
+LINGER_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    max_header_bytes: int
+    max_headers: int
+    header_timeout_s: float
+    body_timeout_s: float
+    # uvicorn's own: an idle kept-alive connection is closed after this long.
+    keepalive_timeout_s: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EdgeLimits:
+        return cls(
+            max_header_bytes=settings.http_max_header_bytes,
+            max_headers=settings.http_max_headers,
+            header_timeout_s=settings.http_header_timeout_s,
+            body_timeout_s=settings.http_body_timeout_s,
+            keepalive_timeout_s=settings.http_keepalive_timeout_s,
+        )
+
+
+class _TooManyHeaders(Exception):
+    """Raised from the parser's header callback: it stops the parse of this request at once."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: EdgeLimits,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        # idle: no byte of the next request yet; head: reading its head; body: reading its body.
+        self.phase: Literal["idle", "head", "body"] = "idle"
+        self.head_bytes = 0
+        self.header_count = 0
+        self.read_timer: asyncio.TimerHandle | None = None
+        self.refused = False
+
+    # Connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # The first request's head is timed from the connection: one that never sends is closed.
+        self._start_timer(self.limits.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return  # lingering: drained, not parsed
+        self._unset_keepalive_if_required()
+        if self.phase != "body" and self.read_timer is None:
+            # The first bytes of a request on a kept-alive connection.
+            self._start_timer(self.limits.header_timeout_s)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _TooManyHeaders):
+                self._refuse(431, "too_many_headers", self._header_detail())
+            else:
+                self._invalid()
+            return
+        except httptools.HttpParserError:
+            self._invalid()
+            return
+        except httptools.HttpParserUpgrade:
+            # WebSockets are off (ws="none"): an upgrade request is served as plain HTTP.
+            return
+        if self.phase == "head":
+            # The whole read counts when the head is still unfinished after it (a pipelined read
+            # may also hold the end of the previous request: it then counts too, on the safe side).
+            self.head_bytes += len(data)
+            if self.head_bytes > self.limits.max_header_bytes:
+                self._refuse(431, "header_too_large", self._header_detail())
+
+    def _invalid(self) -> None:
+        self._stop_timer()
+        self.logger.warning("Invalid HTTP request received.")
+        self.send_400_response("Invalid HTTP request received.")
+
+    # Parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.phase = "head"
+        self.head_bytes = 0
+        self.header_count = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        if self.header_count > self.limits.max_headers:
+            raise _TooManyHeaders
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.phase = "body"
+        self._start_timer(self.limits.body_timeout_s)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stop_timer()
+        self.phase = "idle"
+        super().on_message_complete()
+
+    # Time-outs and refusals
+
+    def _start_timer(self, delay: float) -> None:
+        self._stop_timer()
+        self.read_timer = self.loop.call_later(delay, self._on_read_timeout)
+
+    def _stop_timer(self) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+            self.read_timer = None
+
+    def _on_read_timeout(self) -> None:
+        self.read_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        answering = cycle is not None and not cycle.response_complete
+        if self.phase == "idle":
+            # Nothing of a request arrived: an idle first connection is closed quietly; an
+            # answer in progress is left to finish (keep-alive takes over after it).
+            if not answering:
+                self.transport.close()
+            return
+        if self.phase == "head":
+            reason, detail = "header_timeout", "Request header timeout"
+        else:
+            reason, detail = "body_timeout", "Request body timeout"
+        if cycle is not None and answering:
+            # The app is waiting for the body (or still answering): it gets a disconnect.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
+                self._log(reason, None)
+                self.transport.close()
+                return
+        self._refuse(408, reason, detail)
+
+    def _header_detail(self) -> str:
+        return (
+            f"Request header fields too large (max {self.limits.max_header_bytes} bytes, "
+            f"{self.limits.max_headers} fields)"
+        )
+
+    def _refuse(self, status: int, reason: str, detail: str) -> None:
+        """Answer `status` with a JSON detail and close: half-close now, drain, close later."""
+        self._stop_timer()
+        self.refused = True
+        self._log(reason, status)
+        body = json.dumps({"detail": detail}).encode()
+        content = [STATUS_LINE[status]]
+        headers = [
+            *self.server_state.default_headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            *SECURITY_HEADERS,
+            (b"cache-control", b"no-store"),
+        ]
+        for name, value in headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend([b"\r\n", body])
+        self.transport.write(b"".join(content))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
+
+    def _log(self, reason: str, status: int | None) -> None:
+        log.info(
+            "request refused",
+            extra={"operation": "http.edge", "reason": reason, "status": status},
+        )
