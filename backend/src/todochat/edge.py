@@ -62,8 +62,12 @@ class EdgeLimits:
         )
 
 
-class _TooManyHeaders(Exception):
-    """Raised from the parser's header callback: it stops the parse of this request at once."""
+class _HeadRefused(Exception):
+    """Raised from a parser callback: it stops the parse of this request at once."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -80,7 +84,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.limits = limits
         # idle: no byte of the next request yet; head: reading its head; body: reading its body.
         self.phase: Literal["idle", "head", "body"] = "idle"
+        # Raw bytes read while the head was unfinished, and the size of the head parsed so far.
         self.head_bytes = 0
+        self.head_size = 0
         self.header_count = 0
         self.read_timer: asyncio.TimerHandle | None = None
         self.refused = False
@@ -106,8 +112,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
-            if isinstance(exc.__context__, _TooManyHeaders):
-                self._refuse(431, "too_many_headers", self._header_detail())
+            if isinstance(exc.__context__, _HeadRefused):
+                self._refuse(431, exc.__context__.reason, self._header_detail())
             else:
                 self._invalid()
             return
@@ -118,8 +124,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             # WebSockets are off (ws="none"): an upgrade request is served as plain HTTP.
             return
         if self.phase == "head":
-            # The whole read counts when the head is still unfinished after it (a pipelined read
-            # may also hold the end of the previous request: it then counts too, on the safe side).
+            # An unfinished head is measured by what was read, since httptools keeps a partial
+            # line to itself: the whole read counts (a pipelined read may also hold the end of
+            # the previous request: it then counts too, on the safe side).
             self.head_bytes += len(data)
             if self.head_bytes > self.limits.max_header_bytes:
                 self._refuse(431, "header_too_large", self._header_detail())
@@ -135,13 +142,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.phase = "head"
         self.head_bytes = 0
+        self.head_size = 0
         self.header_count = 0
+
+    # A head that arrives whole in one read is measured as it is parsed.
+
+    def on_url(self, url: bytes) -> None:
+        self._grow_head(len(url))
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_count += 1
         if self.header_count > self.limits.max_headers:
-            raise _TooManyHeaders
+            raise _HeadRefused("too_many_headers")
+        self._grow_head(len(name) + len(value) + 4)  # ": " and CRLF
         super().on_header(name, value)
+
+    def _grow_head(self, size: int) -> None:
+        self.head_size += size
+        if self.head_size > self.limits.max_header_bytes:
+            raise _HeadRefused("header_too_large")
 
     def on_headers_complete(self) -> None:
         self.phase = "body"
