@@ -10,6 +10,7 @@ held for ever (issue 11, E1 in specs/decisions.md). This subclass adds, per conn
 - the head within `header_timeout_s` of its first byte (or of the connection, for the first
   request): 408;
 - the body within `body_timeout_s` of the end of the head: 408.
+- a request httptools cannot parse: 400, in JSON like the others (uvicorn's is plain text).
 
 A refusal is a JSON answer with `Connection: close`; the connection is then half-closed and the
 rest of what the client sends is read and dropped for at most `LINGER_S`, so that the client reads
@@ -17,7 +18,7 @@ the answer instead of a reset. Idle keep-alive connections stay uvicorn's (`time
 
 It overrides uvicorn's `HttpToolsProtocol` hooks (data_received and the parser callbacks), which
 are not a public API: uvicorn is pinned in pyproject.toml, and tests/security/test_http_edge.py
-checks the version and the hooks.
+fails when the installed uvicorn is not the pinned one.
 """
 
 from __future__ import annotations
@@ -84,10 +85,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.limits = limits
         # idle: no byte of the next request yet; head: reading its head; body: reading its body.
         self.phase: Literal["idle", "head", "body"] = "idle"
-        # Raw bytes read while the head was unfinished, and the size of the head parsed so far.
+        # Bytes of the reads that left the head unfinished, and the size of the read being parsed.
         self.head_bytes = 0
-        self.head_size = 0
-        self.header_count = 0
+        self.read_size = 0
         self.read_timer: asyncio.TimerHandle | None = None
         self.refused = False
 
@@ -106,9 +106,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.refused:
             return  # lingering: drained, not parsed
         self._unset_keepalive_if_required()
-        if self.phase != "body" and self.read_timer is None:
-            # The first bytes of a request on a kept-alive connection.
-            self._start_timer(self.limits.header_timeout_s)
+        self.read_size = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -123,6 +121,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserUpgrade:
             # WebSockets are off (ws="none"): an upgrade request is served as plain HTTP.
             return
+        # What this read left unfinished is timed from now, unless its timer already runs; a
+        # request that arrives whole starts no timer at all.
         if self.phase == "head":
             # An unfinished head is measured by what was read, since httptools keeps a partial
             # line to itself: the whole read counts (a pipelined read may also hold the end of
@@ -130,11 +130,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.head_bytes += len(data)
             if self.head_bytes > self.limits.max_header_bytes:
                 self._refuse(431, "header_too_large", self._header_detail())
+            elif self.read_timer is None:
+                self._start_timer(self.limits.header_timeout_s)
+        elif self.phase == "body" and self.read_timer is None:
+            self._start_timer(self.limits.body_timeout_s)
 
     def _invalid(self) -> None:
-        self._stop_timer()
-        self.logger.warning("Invalid HTTP request received.")
-        self.send_400_response("Invalid HTTP request received.")
+        # uvicorn answers a text/plain 400 and closes at once (a reset, when data is unread).
+        self._refuse(400, "invalid_request", "Invalid HTTP request")
 
     # Parser callbacks
 
@@ -142,34 +145,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.phase = "head"
         self.head_bytes = 0
-        self.head_size = 0
-        self.header_count = 0
-
-    # A head that arrives whole in one read is measured as it is parsed.
-
-    def on_url(self, url: bytes) -> None:
-        self._grow_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_count += 1
-        if self.header_count > self.limits.max_headers:
-            raise _HeadRefused("too_many_headers")
-        self._grow_head(len(name) + len(value) + 4)  # ": " and CRLF
-        super().on_header(name, value)
-
-    def _grow_head(self, size: int) -> None:
-        self.head_size += size
-        if self.head_size > self.limits.max_header_bytes:
-            raise _HeadRefused("header_too_large")
 
     def on_headers_complete(self) -> None:
+        if self.read_timer is not None:
+            self._stop_timer()
         self.phase = "body"
-        self._start_timer(self.limits.body_timeout_s)
+        # Raised here, the app is not started; the parser stops.
+        if len(self.headers) > self.limits.max_headers:
+            raise _HeadRefused("too_many_headers")
+        if (
+            self.head_bytes + self.read_size > self.limits.max_header_bytes
+            and self._head_size() > self.limits.max_header_bytes
+        ):
+            raise _HeadRefused("header_too_large")
         super().on_headers_complete()
 
+    def _head_size(self) -> int:
+        """The head as parsed: the target, the fields, a separator and a line end each."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
     def on_message_complete(self) -> None:
-        self._stop_timer()
+        if self.read_timer is not None:
+            self._stop_timer()
         self.phase = "idle"
         super().on_message_complete()
 
@@ -188,27 +185,36 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.read_timer = None
         if self.transport.is_closing():
             return
+        if self.flow.read_paused:
+            # uvicorn stopped reading (a pipelined request waits, or the app has not taken the
+            # body yet): the wait is the server's, not the client's.
+            self._start_timer(
+                self.limits.body_timeout_s if self.phase == "body" else self.limits.header_timeout_s
+            )
+            return
         cycle = self.cycle
-        answering = cycle is not None and not cycle.response_complete
         if self.phase == "idle":
             # Nothing of a request arrived: an idle first connection is closed quietly; an
             # answer in progress is left to finish (keep-alive takes over after it).
-            if not answering:
+            if cycle is None or cycle.response_complete:
                 self.transport.close()
             return
         if self.phase == "head":
             reason, detail = "header_timeout", "Request header timeout"
+            # `cycle` is the previous request's: a 408 must not be taken for its answer.
+            can_answer = cycle is None or cycle.response_complete
         else:
             reason, detail = "body_timeout", "Request body timeout"
-        if cycle is not None and answering:
-            # The app is waiting for the body (or still answering): it gets a disconnect.
+            can_answer = cycle is not None and not cycle.response_started
+        if cycle is not None and not cycle.response_complete:
+            # The app waiting for the body (or still answering) gets a disconnect.
             cycle.disconnected = True
             cycle.message_event.set()
-            if cycle.response_started:
-                self._log(reason, None)
-                self.transport.close()
-                return
-        self._refuse(408, reason, detail)
+        if can_answer:
+            self._refuse(408, reason, detail)
+        else:
+            self._log(reason, None)
+            self.transport.close()
 
     def _header_detail(self) -> str:
         return (

@@ -208,6 +208,13 @@ def test_unfinished_huge_headers_are_cut_at_the_limit_and_memory_stays_flat(
     assert grown < 20_000_000, f"server memory grew by {grown} bytes"
 
 
+def test_a_malformed_request_is_a_json_400_and_the_connection_is_closed(
+    server: ServedApp,
+) -> None:
+    for raw in (b"NOT HTTP\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"):
+        _refused_with(_request(server, raw), 400)
+
+
 def test_a_slowloris_head_is_408_and_closed_within_the_header_timeout(server: ServedApp) -> None:
     with _connect(server) as sock:
         answer = _trickle(
