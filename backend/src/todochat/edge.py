@@ -147,9 +147,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_bytes = 0
 
     def on_headers_complete(self) -> None:
-        if self.read_timer is not None:
-            self._stop_timer()
-        self.phase = "body"
         # Raised here, the app is not started; the parser stops.
         if len(self.headers) > self.limits.max_headers:
             raise _HeadRefused("too_many_headers")
@@ -158,6 +155,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             and self._head_size() > self.limits.max_header_bytes
         ):
             raise _HeadRefused("header_too_large")
+        if self.read_timer is not None:
+            self._stop_timer()
+        self.phase = "body"
         super().on_headers_complete()
 
     def _head_size(self) -> int:
@@ -192,29 +192,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.limits.body_timeout_s if self.phase == "body" else self.limits.header_timeout_s
             )
             return
-        cycle = self.cycle
         if self.phase == "idle":
             # Nothing of a request arrived: an idle first connection is closed quietly; an
             # answer in progress is left to finish (keep-alive takes over after it).
-            if cycle is None or cycle.response_complete:
+            if self.cycle is None or self.cycle.response_complete:
                 self.transport.close()
             return
         if self.phase == "head":
-            reason, detail = "header_timeout", "Request header timeout"
-            # `cycle` is the previous request's: a 408 must not be taken for its answer.
-            can_answer = cycle is None or cycle.response_complete
+            self._refuse(408, "header_timeout", "Request header timeout")
         else:
-            reason, detail = "body_timeout", "Request body timeout"
-            can_answer = cycle is not None and not cycle.response_started
-        if cycle is not None and not cycle.response_complete:
-            # The app waiting for the body (or still answering) gets a disconnect.
-            cycle.disconnected = True
-            cycle.message_event.set()
-        if can_answer:
-            self._refuse(408, reason, detail)
-        else:
-            self._log(reason, None)
-            self.transport.close()
+            self._refuse(408, "body_timeout", "Request body timeout")
 
     def _header_detail(self) -> str:
         return (
@@ -223,10 +210,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def _refuse(self, status: int, reason: str, detail: str) -> None:
-        """Answer `status` with a JSON detail and close: half-close now, drain, close later."""
+        """Ends the connection. Answers `status` with a JSON detail, then half-closes, drains for
+        LINGER_S and closes; where that answer could be taken for another request's, closes at
+        once instead. A request the app is still serving sees a disconnect."""
         self._stop_timer()
         self.refused = True
-        self._log(reason, status)
+        cycle = self.cycle
+        if self.phase == "body":
+            # `cycle` is this request's: answer unless the app has begun to (a 413, say).
+            can_answer = cycle is not None and not cycle.response_started
+        else:
+            # `cycle` is the previous request's, if any: answer only once it is answered.
+            can_answer = cycle is None or cycle.response_complete
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self._log(reason, status if can_answer else None)
+        if not can_answer:
+            self.transport.close()
+            return
         body = json.dumps({"detail": detail}).encode()
         content = [STATUS_LINE[status]]
         headers = [
