@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET
 from tests.faults import free_port
+from tests.served import SRC
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +31,8 @@ def _serve(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     to files (a pipe nobody reads would fill up and block the server)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
+        # This checkout's code, whatever package the interpreter has installed.
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
         "APP_ENV": "development",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/served.db",
         "BETTER_AUTH_SECRET": TEST_SECRET,
@@ -125,6 +128,9 @@ async def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path) -> No
             # Spread by hash: 16 each on average; fewer than 6 on one has odds below 1 in 10^4.
             # With one shared socket, one worker took all 32 in the same setting.
             assert min(counts.values()) >= 6, counts
+            # The workers got the bounded HTTP edge through the pickled options (edge.py).
+            r = await clients[0].get("/health/live", headers={"X-Big": "a" * 40_000})
+            assert r.status_code == 431
         finally:
             await asyncio.gather(*(c.aclose() for c in clients))
 

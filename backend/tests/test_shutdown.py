@@ -21,6 +21,7 @@ from bench.fake_upstream import FakeUpstream
 
 from tests.conftest import TEST_SECRET, User
 from tests.faults import free_port
+from tests.served import SRC
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +34,8 @@ class Served:
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
+            # This checkout's code, whatever package the interpreter has installed.
+            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
             "APP_ENV": "development",
             "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/served.db",
             "BETTER_AUTH_SECRET": TEST_SECRET,

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         migrate()
     elif args.command == "serve":
+        from todochat.edge import EdgeLimits
         from todochat.serve import serve as run_server
 
         migrate()
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
                 workers=args.workers,
                 shutdown_timeout_s=settings.shutdown_timeout_s,
                 log_level=settings.log_level,
+                limits=EdgeLimits.from_settings(settings),
             )
         )
 

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     docs_enabled: bool | None = None
     metrics_enabled: bool = True
     max_body_bytes: int = 1_048_576
+    # The HTTP edge (edge.py, E1 in specs/decisions.md): a request head (request line and
+    # headers) of at most this many bytes and fields, else 431; read within the header time-out
+    # of its first byte, its body within the body time-out of the head's end, else 408.
+    # A token of MAX_TOKEN_BYTES must fit in the head.
+    http_max_header_bytes: int = Field(default=32_768, ge=1024)
+    http_max_headers: int = Field(default=100, ge=10)
+    http_header_timeout_s: float = Field(default=10, gt=0)
+    http_body_timeout_s: float = Field(default=30, gt=0)
+    http_keepalive_timeout_s: int = Field(default=5, ge=1)
     shutdown_timeout_s: int = Field(default=30, ge=1)
     # Where clients reach this service (https://todo.example.com). Named in the MCP OAuth metadata;
     # unset, it is taken from each request's Host.

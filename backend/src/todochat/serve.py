@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from typing import Any
 
 import uvicorn
 
+from todochat.edge import BoundedHttpToolsProtocol, EdgeLimits
 from todochat.logs import configure_logging
 
 log = logging.getLogger("todochat.serve")
@@ -36,7 +38,9 @@ RESTART_DELAY_S = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
-def uvicorn_options(*, host: str, port: int, shutdown_timeout_s: int) -> dict[str, Any]:
+def uvicorn_options(
+    *, host: str, port: int, shutdown_timeout_s: int, limits: EdgeLimits
+) -> dict[str, Any]:
     return {
         "app": "todochat.main:create_app",
         "factory": True,
@@ -48,11 +52,27 @@ def uvicorn_options(*, host: str, port: int, shutdown_timeout_s: int) -> dict[st
         # cancel what is left and run the lifespan's shutdown (pool disposed).
         "timeout_graceful_shutdown": shutdown_timeout_s,
         "proxy_headers": False,
+        # httptools with a bounded head and read time-outs (edge.py); a partial, not a class
+        # built from the limits, so that the options can be sent to spawned workers.
+        "http": functools.partial(BoundedHttpToolsProtocol, limits=limits),
+        "timeout_keep_alive": limits.keepalive_timeout_s,
+        # No route speaks WebSocket: an upgrade must not leave the HTTP protocol and its limits.
+        "ws": "none",
     }
 
 
-def serve(*, host: str, port: int, workers: int, shutdown_timeout_s: int, log_level: str) -> int:
-    options = uvicorn_options(host=host, port=port, shutdown_timeout_s=shutdown_timeout_s)
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    shutdown_timeout_s: int,
+    log_level: str,
+    limits: EdgeLimits,
+) -> int:
+    options = uvicorn_options(
+        host=host, port=port, shutdown_timeout_s=shutdown_timeout_s, limits=limits
+    )
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(**options, workers=workers)
         return 0
