@@ -7,7 +7,6 @@ database connection: tools open their own short units of work through MCP.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -35,10 +34,12 @@ from mcp.server import MCPServer
 from openai import DefaultAioHttpClient
 
 from todochat.agent.instructions import INSTRUCTIONS
+from todochat.agent.items import history_as_input, is_tool_error, tool_call
 from todochat.agent.offline_model import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
 from todochat.config import Settings
+from todochat.conversations.schemas import MessageRead, ToolCall
 from todochat.errors import DatabaseUnavailable
 from todochat.logs import request_id_var
 from todochat.metrics import Metrics
@@ -51,10 +52,20 @@ MAX_TURNS_REPLY = (
 )
 
 
+# What a failing or stalling model upstream raises through the Runner.
+_MODEL_FAILURES = (
+    openai.APIError,
+    ModelTimeoutError,
+    ModelBehaviorError,
+    TimeoutError,
+    AgentsException,
+)
+
+
 class ModelFailure(Exception):
     """The model upstream failed or timed out; `tool_calls` holds what the tools already did."""
 
-    def __init__(self, reason: str, tool_calls: list[dict[str, Any]]) -> None:
+    def __init__(self, reason: str, tool_calls: list[ToolCall]) -> None:
         super().__init__(reason)
         self.reason = reason
         self.tool_calls = tool_calls
@@ -72,7 +83,9 @@ class TurnContext:
     effect_scope: str | None = None
     effect_counts: dict[str, int] = field(default_factory=dict)
     request_id: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    # Set by the tools' failure handler when a tool could not reach the database (tools.py).
+    database_outage: bool = False
     model_ms: float = 0.0
     tool_ms: float = 0.0
     model_calls: int = 0
@@ -80,39 +93,20 @@ class TurnContext:
     _llm_started: float = 0.0
     _tool_started: dict[str, float] = field(default_factory=dict)
 
-    def ordered_tool_calls(self) -> list[dict[str, Any]]:
+    def ordered_tool_calls(self) -> list[ToolCall]:
         last = len(self.call_order)
-        return sorted(self.tool_calls, key=lambda c: self.call_order.get(c["id"], last))
+        return sorted(self.tool_calls, key=lambda c: self.call_order.get(c.id, last))
 
 
 @dataclass(frozen=True)
 class TurnResult:
+    """A finished turn: the reply, the tool calls in the model's order, and where time went."""
+
     reply: str
-    tool_calls: list[dict[str, Any]]
+    tool_calls: list[ToolCall]
     model_ms: float
     tool_ms: float
     model_calls: int
-
-
-def tool_result_as_json(name: str, output: Any) -> Any:
-    """The tool's output as JSON: MCP wraps list results as {"result": [...]} and hands tool
-    errors over as text content, which becomes {"error": "<text>"}."""
-    if isinstance(output, dict) and output.get("type") == "text":
-        output = [output]
-    if isinstance(output, list):
-        texts = [
-            item.get("text") if isinstance(item, dict) else getattr(item, "text", None)
-            for item in output
-        ]
-        output = "".join(t for t in texts if isinstance(t, str))
-    if isinstance(output, str):
-        try:
-            output = json.loads(output)
-        except ValueError:
-            return {"error": output.removeprefix(f"Error executing tool {name}: ")}
-    if name == "list_tasks" and isinstance(output, dict) and isinstance(output.get("result"), list):
-        return output["result"]
-    return output
 
 
 def with_history(data: CallModelData[TurnContext]) -> ModelInputData:
@@ -182,20 +176,14 @@ class _TurnHooks(RunHooks[TurnContext]):
         started = turn._tool_started.pop(context.tool_call_id, time.perf_counter())
         elapsed_ms = (time.perf_counter() - started) * 1000
         turn.tool_ms += elapsed_ms
-        try:
-            arguments = json.loads(context.tool_arguments or "{}")
-        except ValueError:
-            arguments = {}
-        record = {
-            "id": context.tool_call_id,
-            "name": context.tool_name,
-            "arguments": arguments,
-            "result": tool_result_as_json(context.tool_name, result),
-        }
-        turn.tool_calls.append(record)
-        outcome = (
-            "error" if isinstance(record["result"], dict) and "error" in record["result"] else "ok"
+        call = tool_call(
+            call_id=context.tool_call_id,
+            name=context.tool_name,
+            arguments_json=context.tool_arguments,
+            output=result,
         )
+        turn.tool_calls.append(call)
+        outcome = "error" if is_tool_error(call) else "ok"
         if self.metrics is not None:
             self.metrics.tool_calls.labels(context.tool_name, outcome).inc()
             self.metrics.tool_latency.labels(context.tool_name).observe(elapsed_ms / 1000)
@@ -207,15 +195,6 @@ class _TurnHooks(RunHooks[TurnContext]):
                 "outcome": outcome,
             },
         )
-
-
-def _database_outage(exc: BaseException) -> DatabaseUnavailable | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DatabaseUnavailable):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def build_model(settings: Settings) -> tuple[Model | str, AgentOpenAI | None]:
@@ -279,13 +258,18 @@ class AgentRuntime:
         self,
         *,
         user_id: str,
-        history: list[TResponseInputItem],
+        history: list[MessageRead],
         message: str,
         effect_scope: str | None = None,
     ) -> TurnResult:
+        """Run one turn on the stored history before `message`.
+
+        Raises ModelFailure when the model upstream fails (with the tool calls already made),
+        DatabaseUnavailable when a tool could not reach the database.
+        """
         context = TurnContext(
             user_id=user_id,
-            history=history,
+            history=history_as_input(history),
             effect_scope=effect_scope,
             request_id=request_id_var.get(),
         )
@@ -300,24 +284,17 @@ class AgentRuntime:
                     run_config=self.run_config,
                 )
             reply = str(result.final_output or "").strip() or "Done."
-        except DatabaseUnavailable:
-            # A tool could not reach the database: the turn fails as a whole (see tools.py).
-            raise
         except MaxTurnsExceeded:
             log.warning(
                 "agent hit the turn limit", extra={"max_turns": self.settings.agent_max_turns}
             )
             reply = MAX_TURNS_REPLY
-        except (
-            openai.APIError,
-            ModelTimeoutError,
-            ModelBehaviorError,
-            TimeoutError,
-            AgentsException,
-        ) as exc:
-            outage = _database_outage(exc)
-            if outage is not None:  # the SDK wraps what a tool's failure handler raises
-                raise outage from exc
+        except Exception as exc:
+            if context.database_outage:
+                # A tool could not reach the database: the turn fails as a whole (503).
+                raise DatabaseUnavailable() from exc
+            if not isinstance(exc, _MODEL_FAILURES):
+                raise
             reason = type(exc).__name__
             if self.metrics is not None:
                 self.metrics.model_failures.labels(reason).inc()

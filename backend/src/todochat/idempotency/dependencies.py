@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request, Response
 
 from todochat.config import SettingsDep
 from todochat.errors import Unprocessable
-from todochat.idempotency.service import IdempotencyKey
+from todochat.idempotency.service import REPLAYED_HEADER, IdempotencyKey
 from todochat.metrics import Metrics
 
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -35,6 +35,7 @@ async def idempotency_key(
         ),
     ] = None,
 ) -> IdempotencyKey | None:
+    """The request's key. The services only mark a replay; the header is set here, at the edge."""
     if key is None:
         return None
     if not _VALID_KEY.fullmatch(key):
@@ -45,6 +46,7 @@ async def idempotency_key(
     metrics: Metrics | None = getattr(request.app.state, "metrics", None)
 
     def on_replay() -> None:
+        response.headers[REPLAYED_HEADER] = "true"
         if metrics is not None:
             metrics.idempotent_replays.labels(template).inc()
 
@@ -55,7 +57,6 @@ async def idempotency_key(
         wait_s=settings.idempotency_wait_s,
         # Longer than the longest turn, so a live turn is never taken over.
         lease_s=settings.chat_turn_timeout_s + settings.idempotency_lease_margin_s,
-        response=response,
         on_replay=on_replay,
     )
 
