@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from todochat.cli import migrate
 from todochat.config import Settings
 from todochat.main import create_app
+from todochat.migrate import migrate
 
 MESSAGES = [
     "Add a task to buy groceries",

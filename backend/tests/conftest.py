@@ -21,9 +21,9 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from todochat.cli import migrate
 from todochat.config import Settings
 from todochat.main import create_app
+from todochat.migrate import migrate
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 PG_ADMIN_URL = Settings(

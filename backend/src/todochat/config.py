@@ -182,7 +182,8 @@ def get_settings() -> Settings:
     return Settings()
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
+# Every dependency of this service is `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, a hop per request.
 async def settings_from_request(request: Request) -> Settings:
     app_settings: Settings = request.app.state.settings
     return app_settings

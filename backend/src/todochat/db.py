@@ -345,7 +345,6 @@ class Database:
         await self.engine.dispose()
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
 async def get_database(request: Request) -> Database:
     db: Database = request.app.state.database
     return db

@@ -15,7 +15,6 @@ from todochat.idempotency.dependencies import IdempotencyKeyDep
 from todochat.ratelimit import ChatRateLimit
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
 async def get_runtime(request: Request) -> AgentRuntime:
     runtime: AgentRuntime = request.app.state.agent_runtime
     return runtime

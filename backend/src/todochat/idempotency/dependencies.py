@@ -15,7 +15,6 @@ from todochat.metrics import Metrics
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
 async def idempotency_key(
     request: Request,
     response: Response,
