@@ -90,7 +90,8 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 headers.extend(SECURITY_HEADERS)
                 headers.append((b"content-security-policy", _DOCS_CSP if is_docs else _API_CSP))
-                headers.append((b"cache-control", b"no-store"))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 

@@ -62,16 +62,22 @@ def tool_result_as_json(name: str, output: Any) -> Any:
     return output
 
 
-def tool_call(*, call_id: str, name: str, arguments_json: str | None, output: Any) -> ToolCall:
-    """One finished tool call, as stored with the reply and shown to the client."""
+def tool_arguments(arguments_json: str | None) -> dict[str, Any]:
+    """A call's arguments as the model wrote them; anything but a JSON object reads as {}."""
     try:
         arguments = json.loads(arguments_json or "{}")
     except ValueError:
-        arguments = {}
-    if not isinstance(arguments, dict):
-        arguments = {}
+        return {}
+    return arguments if isinstance(arguments, dict) else {}
+
+
+def tool_call(*, call_id: str, name: str, arguments_json: str | None, output: Any) -> ToolCall:
+    """One finished tool call, as stored with the reply and shown to the client."""
     return ToolCall(
-        id=call_id, name=name, arguments=arguments, result=tool_result_as_json(name, output)
+        id=call_id,
+        name=name,
+        arguments=tool_arguments(arguments_json),
+        result=tool_result_as_json(name, output),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +28,17 @@ from agents import (
     TResponseInputItem,
 )
 from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
+from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.models.openai_provider import OpenAIProvider
 from agents.run_config import CallModelData, ModelInputData, ToolExecutionConfig
+from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent
 from agents.tool_context import ToolContext
 from mcp.server import MCPServer
 from openai import DefaultAioHttpClient
 
+from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
 from todochat.agent.instructions import INSTRUCTIONS
-from todochat.agent.items import history_as_input, is_tool_error, tool_call
+from todochat.agent.items import history_as_input, is_tool_error, tool_arguments, tool_call
 from todochat.agent.offline_model import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
@@ -242,12 +246,30 @@ class AgentRuntime:
             call_model_input_filter=with_history,
         )
         self.hooks = _TurnHooks(metrics)
+        # Turns that run on after their request answered (streamed turns); see `detach`.
+        self._detached: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.tools.connect()
         self.agent.tools = await self.tools.function_tools(self.agent)
 
+    def detach(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` (a turn) as a task of its own, independent of the request that began it;
+        `stop` waits for it."""
+        task = asyncio.create_task(work)
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        return task
+
     async def stop(self) -> None:
+        if self._detached:
+            # Turns still running get the shut-down grace period to finish and be stored.
+            _, late = await asyncio.wait(
+                set(self._detached), timeout=self.settings.shutdown_timeout_s
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         try:
             await self.tools.cleanup()
         finally:
@@ -261,8 +283,10 @@ class AgentRuntime:
         history: list[MessageRead],
         message: str,
         effect_scope: str | None = None,
+        on_event: EventSink | None = None,
     ) -> TurnResult:
-        """Run one turn on the stored history before `message`.
+        """Run one turn on the stored history before `message`. With `on_event`, the model
+        streams and each step, piece of text and tool call is reported as it happens.
 
         Raises ModelFailure when the model upstream fails (with the tool calls already made),
         DatabaseUnavailable when a tool could not reach the database.
@@ -275,15 +299,19 @@ class AgentRuntime:
         )
         try:
             async with asyncio.timeout(self.settings.chat_turn_timeout_s):
-                result = await Runner.run(
-                    self.agent,
-                    [{"role": "user", "content": message}],
-                    context=context,
-                    max_turns=self.settings.agent_max_turns,
-                    hooks=self.hooks,
-                    run_config=self.run_config,
-                )
-            reply = str(result.final_output or "").strip() or "Done."
+                if on_event is None:
+                    result = await Runner.run(
+                        self.agent,
+                        [{"role": "user", "content": message}],
+                        context=context,
+                        max_turns=self.settings.agent_max_turns,
+                        hooks=self.hooks,
+                        run_config=self.run_config,
+                    )
+                    final_output = result.final_output
+                else:
+                    final_output = await self._run_streamed(context, message, on_event)
+            reply = str(final_output or "").strip() or "Done."
         except MaxTurnsExceeded:
             log.warning(
                 "agent hit the turn limit", extra={"max_turns": self.settings.agent_max_turns}
@@ -306,3 +334,48 @@ class AgentRuntime:
             tool_ms=context.tool_ms,
             model_calls=context.model_calls,
         )
+
+    async def _run_streamed(self, context: TurnContext, message: str, on_event: EventSink) -> Any:
+        """`Runner.run_streamed`, its events translated for `on_event`; the final output."""
+        streamed = Runner.run_streamed(
+            self.agent,
+            [{"role": "user", "content": message}],
+            context=context,
+            max_turns=self.settings.agent_max_turns,
+            hooks=self.hooks,
+            run_config=self.run_config,
+        )
+        try:
+            async for event in streamed.stream_events():
+                if isinstance(event, RawResponsesStreamEvent):
+                    data = event.data
+                    if data.type == "response.created":
+                        on_event(StepStarted())
+                    elif data.type == "response.output_text.delta":
+                        on_event(TextDelta(text_id=data.item_id, delta=data.delta))
+                elif isinstance(event, RunItemStreamEvent):
+                    _report_item(event, context, on_event)
+        finally:
+            # A time-out or a failure here must not leave the run going on without us.
+            streamed.cancel()
+        return streamed.final_output
+
+
+def _report_item(event: RunItemStreamEvent, context: TurnContext, on_event: EventSink) -> None:
+    item = event.item
+    if event.name == "tool_called" and isinstance(item, ToolCallItem):
+        raw = item.raw_item
+        call_id = getattr(raw, "call_id", None)
+        name = getattr(raw, "name", None)
+        if isinstance(call_id, str) and isinstance(name, str):
+            arguments = tool_arguments(getattr(raw, "arguments", None))
+            on_event(ToolStarted(call_id=call_id, name=name, arguments=arguments))
+    elif event.name == "tool_output" and isinstance(item, ToolCallOutputItem):
+        call_id = getattr(item.raw_item, "call_id", None)
+        if isinstance(item.raw_item, dict):
+            call_id = item.raw_item.get("call_id")
+        # The hooks recorded the finished call (decoded once) before the item was emitted.
+        for call in context.tool_calls:
+            if call.id == call_id:
+                on_event(ToolFinished(call=call))
+                break

@@ -5,37 +5,60 @@ stores the user's message (and claims the Idempotency-Key); (2) the agent runs, 
 call in its own unit of work; (3) the ledger stores the reply with its tool calls (and the
 key's answer). Any instance can serve any turn; nothing lives in memory between turns.
 How keyed turns are replayed, waited for and resumed is the ledger's business (ledger.py).
+
+`chat_turn` answers when the turn is over; `stream_turn` begins the turn the same way, then
+runs the rest as a task of its own and hands its events over as they happen. The task does not
+depend on the client: a client that goes away mid-stream still gets its turn stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
-from todochat.agent.runner import AgentRuntime, ModelFailure, TurnResult
+from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
+from todochat.agent.runner import AgentRuntime, ModelFailure
 from todochat.chat.ledger import KeyedLedger, OpenTurn, Replay, TurnLedger
 from todochat.chat.schemas import ChatRequest, ChatResponse
 from todochat.db import Database
-from todochat.errors import DatabaseUnavailable, ModelUnavailable
+from todochat.errors import AppError, DatabaseUnavailable, ModelUnavailable
 from todochat.idempotency.service import IdempotencyKey, IdempotencyKeyInUse
 from todochat.logs import bind
 
 log = logging.getLogger("todochat.chat")
 
+INTERNAL_ERROR = "Internal server error"
 
-def open_ledger(
-    *,
-    db: Database,
-    user_id: str,
-    request: ChatRequest,
-    history_limit: int,
-    idempotency_key: IdempotencyKey | None,
-) -> TurnLedger:
-    if idempotency_key is None:
-        return TurnLedger(db=db, user_id=user_id, request=request, history_limit=history_limit)
-    return KeyedLedger(
-        db=db, user_id=user_id, request=request, history_limit=history_limit, key=idempotency_key
-    )
+
+@dataclass(frozen=True)
+class Completed:
+    """A streamed turn's end: the answer, as the JSON turn would have given it."""
+
+    response: ChatResponse
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A streamed turn that failed after it began: what the JSON turn's error would say."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Nothing happened for a while; the stream says it is alive."""
+
+
+StreamEvent = StepStarted | TextDelta | ToolStarted | ToolFinished | Completed | Failed | Heartbeat
+
+
+@dataclass(frozen=True)
+class StreamedTurn:
+    conversation_id: int
+    events: AsyncIterator[StreamEvent]
 
 
 async def chat_turn(
@@ -47,25 +70,99 @@ async def chat_turn(
     history_limit: int,
     idempotency_key: IdempotencyKey | None = None,
 ) -> ChatResponse:
-    started = time.perf_counter()
-    ledger = open_ledger(
-        db=db,
-        user_id=user_id,
-        request=request,
-        history_limit=history_limit,
-        idempotency_key=idempotency_key,
+    ledger = _ledger(db, user_id, request, history_limit, idempotency_key)
+    turn = await _begin(runtime, ledger, idempotency_key)
+    if isinstance(turn, Replay):
+        return turn.response
+    return await _complete(runtime, ledger, turn)
+
+
+async def stream_turn(
+    *,
+    db: Database,
+    runtime: AgentRuntime,
+    user_id: str,
+    request: ChatRequest,
+    history_limit: int,
+    heartbeat_s: float,
+    idempotency_key: IdempotencyKey | None = None,
+) -> StreamedTurn:
+    """Begin the turn (its errors are the caller's, before any byte is sent), then stream it."""
+    ledger = _ledger(db, user_id, request, history_limit, idempotency_key)
+    turn = await _begin(runtime, ledger, idempotency_key)
+    if isinstance(turn, Replay):
+        return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
+    queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
+    runtime.detach(_stream(runtime, ledger, turn, queue))
+    return StreamedTurn(turn.conversation_id, _follow(queue, heartbeat_s))
+
+
+def _ledger(
+    db: Database,
+    user_id: str,
+    request: ChatRequest,
+    history_limit: int,
+    key: IdempotencyKey | None,
+) -> TurnLedger:
+    if key is None:
+        return TurnLedger(db=db, user_id=user_id, request=request, history_limit=history_limit)
+    return KeyedLedger(
+        db=db, user_id=user_id, request=request, history_limit=history_limit, key=key
     )
+
+
+async def _begin(
+    runtime: AgentRuntime, ledger: TurnLedger, key: IdempotencyKey | None
+) -> OpenTurn | Replay:
+    try:
+        turn = await ledger.begin()
+    except Exception as exc:
+        _count(runtime, _outcome(exc))
+        raise
+    if isinstance(turn, Replay):
+        if key is not None:
+            key.mark_replayed()
+        _count(runtime, "replayed")
+    return turn
+
+
+async def _complete(
+    runtime: AgentRuntime,
+    ledger: TurnLedger,
+    turn: OpenTurn,
+    on_event: EventSink | None = None,
+) -> ChatResponse:
+    """The agent's part of a begun turn, and its outcome written to the ledger."""
+    started = time.perf_counter()
+    bind(conversation_id=turn.conversation_id)
     try:
         async with ledger:
-            turn = await ledger.begin()
-            if isinstance(turn, Replay):
-                if idempotency_key is not None:
-                    idempotency_key.mark_replayed()
-                _count(runtime, "replayed")
-                return turn.response
-            response, result = await _run(
-                runtime=runtime, ledger=ledger, user_id=user_id, turn=turn
+            try:
+                result = await runtime.run_turn(
+                    user_id=ledger.user_id,
+                    history=turn.history,
+                    message=ledger.request.message,
+                    effect_scope=turn.effect_scope,
+                    on_event=on_event,
+                )
+            except ModelFailure as failure:
+                log.error(
+                    "model upstream failed",
+                    extra={
+                        "operation": "chat.model",
+                        "outcome": "model_error",
+                        "error_type": failure.reason,
+                        "tool_calls": len(failure.tool_calls),
+                    },
+                )
+                await ledger.fail(turn, failure.tool_calls)
+                raise ModelUnavailable() from failure
+            response = ChatResponse(
+                conversation_id=turn.conversation_id,
+                response=result.reply,
+                tool_calls=result.tool_calls,
             )
+            await ledger.finish(turn, response)
     except Exception as exc:
         _count(runtime, _outcome(exc))
         raise
@@ -81,40 +178,56 @@ async def chat_turn(
             "model_calls": result.model_calls,
             "tool_calls": len(result.tool_calls),
             "resumed": turn.resumed,
+            "streamed": on_event is not None,
         },
     )
     return response
 
 
-async def _run(
-    *, runtime: AgentRuntime, ledger: TurnLedger, user_id: str, turn: OpenTurn
-) -> tuple[ChatResponse, TurnResult]:
-    """The agent's part of a begun turn, and its outcome written to the ledger."""
-    bind(conversation_id=turn.conversation_id)
+async def _stream(
+    runtime: AgentRuntime,
+    ledger: TurnLedger,
+    turn: OpenTurn,
+    queue: asyncio.Queue[StreamEvent],
+) -> None:
+    """A streamed turn's task: the same completion as a JSON turn, its end put on the queue."""
     try:
-        result = await runtime.run_turn(
-            user_id=user_id,
-            history=turn.history,
-            message=ledger.request.message,
-            effect_scope=turn.effect_scope,
-        )
-    except ModelFailure as failure:
+        response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
+    except AppError as exc:
+        queue.put_nowait(Failed(exc.detail))
+    except Exception as exc:
+        # What the JSON turn's 500 would be; the type and place are logged, never shown.
         log.error(
-            "model upstream failed",
-            extra={
-                "operation": "chat.model",
-                "outcome": "model_error",
-                "error_type": failure.reason,
-                "tool_calls": len(failure.tool_calls),
-            },
+            "streamed turn failed",
+            extra={"operation": "chat.stream", "error_type": type(exc).__name__},
         )
-        await ledger.fail(turn, failure.tool_calls)
-        raise ModelUnavailable() from failure
-    response = ChatResponse(
-        conversation_id=turn.conversation_id, response=result.reply, tool_calls=result.tool_calls
-    )
-    await ledger.finish(turn, response)
-    return response, result
+        queue.put_nowait(Failed(INTERNAL_ERROR))
+    else:
+        queue.put_nowait(Completed(response))
+
+
+async def _follow(
+    queue: asyncio.Queue[StreamEvent], heartbeat_s: float
+) -> AsyncIterator[StreamEvent]:
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), heartbeat_s)
+        except TimeoutError:
+            yield Heartbeat()
+            continue
+        yield event
+        if isinstance(event, Completed | Failed):
+            return
+
+
+async def _replayed(response: ChatResponse) -> AsyncIterator[StreamEvent]:
+    """A finished turn told again as a stream: its tool calls, then its reply."""
+    yield StepStarted()
+    for call in response.tool_calls:
+        yield ToolStarted(call_id=call.id, name=call.name, arguments=call.arguments)
+        yield ToolFinished(call=call)
+    yield TextDelta(text_id="replay", delta=response.response)
+    yield Completed(response)
 
 
 def _outcome(exc: Exception) -> str:
