@@ -39,7 +39,10 @@ class _Encoder:
     def __init__(self, conversation_id: int) -> None:
         self.metadata = {"conversationId": conversation_id}
         self.step_open = False
+        # The model's id of the text item being streamed, and the id of its part here (model
+        # ids are not unique: the chat-completions path gives every item the same one).
         self.text_id: str | None = None
+        self.part_id = ""
         # The final step's text, to tell whether the reply was streamed as written.
         self.step_text: list[str] = []
 
@@ -59,10 +62,10 @@ class _Encoder:
         out = [] if self.step_open else self.step()
         if event.text_id != self.text_id:
             out += self._close_text()
-            self.text_id = event.text_id
-            out.append(_chunk({"type": "text-start", "id": event.text_id}))
+            self.text_id, self.part_id = event.text_id, f"txt_{uuid.uuid4().hex}"
+            out.append(_chunk({"type": "text-start", "id": self.part_id}))
         self.step_text.append(event.delta)
-        out.append(_chunk({"type": "text-delta", "id": event.text_id, "delta": event.delta}))
+        out.append(_chunk({"type": "text-delta", "id": self.part_id, "delta": event.delta}))
         return out
 
     def tool_input(self, event: ToolStarted) -> list[bytes]:
@@ -103,8 +106,8 @@ class _Encoder:
     def _close_text(self) -> list[bytes]:
         if self.text_id is None:
             return []
-        text_id, self.text_id = self.text_id, None
-        return [_chunk({"type": "text-end", "id": text_id})]
+        self.text_id = None
+        return [_chunk({"type": "text-end", "id": self.part_id})]
 
     def _close_step(self) -> list[bytes]:
         if not self.step_open:
