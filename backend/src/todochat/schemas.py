@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from starlette.responses import JSONResponse
 
 
 class FieldProblem(BaseModel):
@@ -105,3 +106,16 @@ def without_bad_characters(value: Any) -> Any:
     if isinstance(value, list):
         return [without_bad_characters(v) for v in value]
     return value
+
+
+def error_response(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    errors: list[FieldProblem] | None = None,
+) -> JSONResponse:
+    """The one way an error is answered: `{"detail": ...}` (and `errors` for invalid input).
+    A response is also an ASGI app, so middleware answers with it too."""
+    body = ErrorBody(detail=detail, errors=errors).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from bench.fake_upstream import FakeUpstream, text, tool_call
+from fakes.openai_upstream import FakeUpstream, text, tool_call
 from fastapi import FastAPI
 
 from tests.conftest import RunningApp, User

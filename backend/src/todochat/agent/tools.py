@@ -60,31 +60,29 @@ def _user_meta(ctx: MCPToolMetaContext) -> dict[str, Any]:
     return meta
 
 
+def _caused_by_outage(error: BaseException) -> bool:
+    """Whether a tool's failure was the database being unreachable. The MCP server wraps what
+    a tool raises (tool -> ToolError -> "Error executing tool"), so the cause is followed."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DatabaseUnavailable):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+class ToolOutage(DatabaseUnavailable):
+    """A tool could not reach the database; raised by the in-process call, once recognised."""
+
+
 def _tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
     """A database outage ends the turn (503, safe to retry) instead of becoming a sentence
     the model apologises with: the client must not take a half-done turn for an answer."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, DatabaseUnavailable):
-            raise cause
-        cause = cause.__cause__
+    if isinstance(error, ToolOutage) or isinstance(error.__cause__, ToolOutage):
+        # The run context tells the runner why the run stopped; see AgentRuntime.run_turn.
+        ctx.context.database_outage = True
+        raise error
     return default_tool_error_function(ctx, error)
-
-
-def _database_outage(error: BaseException) -> DatabaseUnavailable | None:
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, DatabaseUnavailable):
-            return cause
-        cause = cause.__cause__
-    return None
-
-
-def _is_database_outage(result: CallToolResult) -> bool:
-    if not result.is_error:
-        return False
-    texts = [getattr(c, "text", "") for c in result.content]
-    return any(DatabaseUnavailable.detail in t for t in texts)
 
 
 class InProcessMCPServer(AgentsMCPServer):
@@ -149,10 +147,9 @@ class InProcessMCPServer(AgentsMCPServer):
         except MCPError:
             raise
         except Exception as exc:
-            outage = _database_outage(exc)
-            if outage is not None:
+            if _caused_by_outage(exc):
                 # The whole turn fails with 503 (see `_tool_failure`), not a tool error result.
-                raise DatabaseUnavailable() from exc
+                raise ToolOutage() from exc
             refusal = exc if isinstance(exc, LimitReached) else exc.__cause__
             if isinstance(refusal, LimitReached):
                 # Marked, so that the runtime ends the turn saying what was not done.
@@ -169,8 +166,6 @@ class InProcessMCPServer(AgentsMCPServer):
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         if not isinstance(result, CallToolResult):
             raise RuntimeError(f"tool {tool_name} asked for input; in-process calls cannot")
-        if _is_database_outage(result):
-            raise DatabaseUnavailable()
         return result
 
     async def list_prompts(self) -> ListPromptsResult:

@@ -32,11 +32,14 @@ from agents.handoffs import Handoff
 from agents.items import TResponseOutputItem, TResponseStreamEvent
 from agents.retry import ModelRetryAdvice, ModelRetryAdviceRequest
 from openai.types.responses import (
+    ResponseCompletedEvent,
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
+
+from todochat.conversations.schemas import ToolCall
 
 REFUSED_KEY = "refused"
 # Enough to name what happened; a reply never lists a thousand titles.
@@ -120,18 +123,16 @@ def _listing(entries: list[str]) -> str:
     return f"{text}; and {more} more" if more else text
 
 
-def limited_reply(calls: list[dict[str, Any]], limits: TurnLimits) -> str:
+def limited_reply(calls: list[ToolCall], limits: TurnLimits) -> str:
     """The turn's answer after a limit: what was done, what failed, what was not done."""
     done: list[str] = []
     failed: list[str] = []
     refused: list[str] = []
     reason = ""
     for call in calls:
-        name = str(call.get("name", ""))
-        arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
-        result = call.get("result")
-        outcome = result if isinstance(result, dict) else {}
-        about = _describe(name, arguments or {}, outcome)
+        name = call.name
+        outcome = call.result if isinstance(call.result, dict) else {}
+        about = _describe(name, call.arguments, outcome)
         if REFUSED_KEY in outcome:
             refused.append(f"{_TODO.get(name, name)} {about}")
             reason = reason or str(outcome.get("error", "")).removeprefix("Not done: ")
@@ -170,10 +171,8 @@ def _message(text: str) -> ResponseOutputMessage:
 
 
 class CappedModel(Model):
-    """The turn's model with the cap applied to each answer (one instance per turn).
-
-    Only `get_response` is capped: a turn runs with `Runner.run`, which never streams.
-    """
+    """The turn's model with the cap applied to each answer (one instance per turn). A
+    streamed answer is capped in its final event, which is what the Runner acts on."""
 
     def __init__(self, model: Model, limits: TurnLimits, reply: Callable[[], str]) -> None:
         self.model = model
@@ -206,16 +205,10 @@ class CappedModel(Model):
             conversation_id=conversation_id,
             prompt=prompt,
         )
-        before = self.limits.dropped.total()
-        output = self.limits.admit(list(response.output))
-        if self.limits.dropped.total() > before:
-            if not any(isinstance(item, ResponseFunctionToolCall) for item in output):
-                # Nothing of this step runs: the turn ends here, with what the tools did so far.
-                output = [_message(self.reply())]
-            response.output = output
+        response.output = self._capped(list(response.output))
         return response
 
-    def stream_response(
+    async def stream_response(
         self,
         system_instructions: str | None,
         input: str | list[TResponseInputItem],
@@ -229,7 +222,31 @@ class CappedModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        raise NotImplementedError("a chat turn runs with Runner.run, which does not stream")
+        async for event in self.model.stream_response(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            tracing,
+            previous_response_id=previous_response_id,
+            conversation_id=conversation_id,
+            prompt=prompt,
+        ):
+            if isinstance(event, ResponseCompletedEvent):
+                event.response.output = self._capped(list(event.response.output))
+            yield event
+
+    def _capped(self, output: list[TResponseOutputItem]) -> list[TResponseOutputItem]:
+        before = self.limits.dropped.total()
+        kept = self.limits.admit(output)
+        if self.limits.dropped.total() == before:
+            return output
+        if not any(isinstance(item, ResponseFunctionToolCall) for item in kept):
+            # Nothing of this step runs: the turn ends here, with what the tools did so far.
+            return [_message(self.reply())]
+        return kept
 
     def get_retry_advice(self, request: ModelRetryAdviceRequest) -> ModelRetryAdvice | None:
         return self.model.get_retry_advice(request)

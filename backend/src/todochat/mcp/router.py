@@ -24,7 +24,7 @@ from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import ValidationError
 from starlette.authentication import AuthCredentials
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -36,6 +36,7 @@ from todochat.logs import bind
 from todochat.mcp.auth import BearerTokenVerifier
 from todochat.mcp.server import create_mcp_server, identity_from_access_token
 from todochat.ratelimit import RateLimiter
+from todochat.schemas import error_response
 
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
@@ -80,10 +81,6 @@ def _allowed(host: str, allowed_hosts: list[str]) -> bool:
     )
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
-
-
 class HttpMCP:
     """The `/mcp` server of one app instance; built, and its session manager run, in the
     lifespan (a mounted app's own lifespan never runs)."""
@@ -104,6 +101,7 @@ class HttpMCP:
             identity=identity_from_access_token,
             limiter=limiter,
             count_calls=True,
+            settings=settings,
         )
         # Builds the session manager; the Starlette app it returns is not used, because auth,
         # errors and routing are ours (see `handle`).
@@ -156,7 +154,9 @@ class HttpMCP:
         if refused is None:
             return None
         status = refused.status_code
-        return _error(status, _REFUSALS.get(status, bytes(refused.body).decode() or "Bad request"))
+        return error_response(
+            status, _REFUSALS.get(status, bytes(refused.body).decode() or "Bad request")
+        )
 
     def _unauthorized(self, request: Request, exc: NotAuthenticated) -> Response:
         # No credentials at all: no error code (RFC 6750 3.1).
@@ -172,7 +172,7 @@ class HttpMCP:
         if base is not None:
             params.append(f'resource_metadata="{base}{METADATA_PATH}{MCP_PATH}"')
         challenge = f"Bearer {', '.join(params)}" if params else "Bearer"
-        return _error(401, exc.detail, {"WWW-Authenticate": challenge})
+        return error_response(401, exc.detail, {"WWW-Authenticate": challenge})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -197,7 +197,7 @@ class HttpMCP:
             # Stateless: no session to DELETE, and never a server-initiated message, so no GET
             # stream either (the spec's answer for that is 405). An idle stream per client would
             # only hold a task and delay shutdown.
-            await _error(
+            await error_response(
                 405, "Send MCP requests with POST; this endpoint has no event stream", _ALLOW
             )(scope, receive, send)
             return
@@ -228,7 +228,7 @@ async def _metadata(request: Request) -> Response:
     try:
         metadata = mcp_http.resource_metadata(request)
     except ValidationError:  # only reachable with the host check off and a Host that is no URL
-        return _error(400, "Invalid Host header")
+        return error_response(400, "Invalid Host header")
     body: dict[str, Any] = metadata.model_dump(mode="json", exclude_none=True)
     return Response(json.dumps(body), media_type="application/json")
 
