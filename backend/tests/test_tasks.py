@@ -97,13 +97,24 @@ async def test_a_page_has_100_tasks_unless_asked_and_never_more_than_500(client,
 
 
 @pytest.mark.parametrize(
-    "cursor",
-    ["nope", "MTIz", "djE6MA", "djE6LTE", "djE6MjE0NzQ4MzY0OA", "djE6MXg", "%00", "x" * 65],
+    "cursor", ["", "nope", "123", "1AAAAA", "1AAAAAAA", "2AAAAAB", "1AAA=AB", "1AAAA%2BB", "%00"]
 )
-async def test_a_cursor_the_api_did_not_give_is_422(client, user, cursor) -> None:
+async def test_a_cursor_of_another_shape_is_422(client, user, cursor) -> None:
     r = await client.get(user.url(f"/tasks?cursor={cursor}"), headers=user.headers)
     assert r.status_code == 422, r.text
     assert r.json()["detail"].startswith("cursor:")
+
+
+async def test_any_cursor_of_the_documented_shape_is_a_position_in_my_own_list(
+    client, user, other_user
+) -> None:
+    mine = (await _create(client, user, "mine"))["id"]
+    await _create(client, other_user, "theirs")
+    # Past every id, and before the first: my list, or nothing; never another user's tasks.
+    for cursor, expected in (("1______", [mine]), ("1AAAAAA", []), ("1AAAAAB", [])):
+        r = await client.get(user.url(f"/tasks?cursor={cursor}"), headers=user.headers)
+        assert r.status_code == 200, r.text
+        assert [t["id"] for t in r.json()] == expected
 
 
 async def test_unknown_status_filter_is_422(client, user) -> None:

@@ -348,6 +348,19 @@ async def test_replays_of_an_idempotency_key_do_not_spend_the_chat_budget(databa
             assert r.status_code == 200 and r.headers["X-RateLimit-Remaining"] == "0"
             r = await client.post(user.url("/chat"), json=CHAT, headers=user.headers)
             assert r.status_code == 429
+            # A new key refused by the budget leaves no record behind: its retry will run.
+            late = f"key-{uuid.uuid4()}"
+            r = await client.post(
+                user.url("/chat"), json=CHAT, headers={**user.headers, "Idempotency-Key": late}
+            )
+            assert r.status_code == 429
+            async with running.app.state.database.engine.connect() as conn:
+                keys = metadata.tables["idempotency_keys"]
+                rows = await conn.execute(sa.select(keys.c.key).where(keys.c.user_id == user.id))
+                assert [row.key for row in rows] == [headers["Idempotency-Key"]]
+            # Still answered from its record, budget or not.
+            r = await client.post(user.url("/chat"), json=CHAT, headers=headers)
+            assert r.status_code == 200 and r.text == answers[0].text
             stored = await snapshot(running.app, user.id)
             assert len(stored["messages"]) == 4  # two turns, each a question and an answer
     finally:

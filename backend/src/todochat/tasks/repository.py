@@ -34,7 +34,8 @@ def _listing(status: TaskStatus, *, after: bool) -> sa.Select[Any]:
     if status is not TaskStatus.all:
         conditions.append(_t.completed.is_(status is TaskStatus.completed))
     if after:
-        conditions.append(_t.id < sa.bindparam("before", type_=_t.id.type))
+        # BIGINT: a cursor can name any 32-bit position, past the largest INTEGER id.
+        conditions.append(_t.id < sa.bindparam("before", type_=sa.BigInteger()))
     return (
         sa.select(_tasks)
         .where(*conditions)

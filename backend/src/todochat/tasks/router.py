@@ -19,6 +19,7 @@ from todochat.tasks.schemas import (
     TaskStatus,
     TaskUpdate,
 )
+from todochat.tasks.service import CURSOR_PATTERN
 
 TaskId = Annotated[int, Path(gt=0, le=2**31 - 1, description="The task's id.")]
 
@@ -59,8 +60,7 @@ async def list_tasks(
     cursor: Annotated[
         str | None,
         Query(
-            min_length=1,
-            max_length=64,
+            pattern=CURSOR_PATTERN,
             description="Where the page starts: the `X-Next-Cursor` of the previous page.",
         ),
     ] = None,

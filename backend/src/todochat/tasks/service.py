@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from typing import Any
 
@@ -42,24 +41,22 @@ class InvalidCursor(Unprocessable):
     detail = "cursor: not a cursor this API gave out (use the X-Next-Cursor of a previous page)"
 
 
-# The cursor is the id the next page starts below, versioned and base64url-encoded: opaque to
-# clients, so that how pages are cut can change without breaking them.
-_CURSOR = re.compile(r"v1:([1-9][0-9]{0,9})")
+# A cursor is a format version ("1") and the id the next page starts below, as 4 bytes in
+# base64url: opaque to clients, so that how pages are cut can change without breaking them. Every
+# string of this shape decodes to a position (ids 0..2^32-1), so any cursor the documented
+# pattern allows is answered, with an empty page at worst.
+CURSOR_PATTERN = r"^1[A-Za-z0-9_-]{6}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 def encode_cursor(task_id: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{task_id}".encode()).rstrip(b"=").decode()
+    return "1" + base64.urlsafe_b64encode(task_id.to_bytes(4, "big")).rstrip(b"=").decode()
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, ValueError):
-        raise InvalidCursor() from None
-    match = _CURSOR.fullmatch(raw)
-    if match is None or int(match[1]) > 2**31 - 1:
+    if not _CURSOR.fullmatch(cursor):
         raise InvalidCursor()
-    return int(match[1])
+    return int.from_bytes(base64.urlsafe_b64decode(cursor[1:] + "=="), "big")
 
 
 @timed("tasks.list")
