@@ -57,7 +57,8 @@ class Served:
         )
 
     async def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
+        # An import of the app takes seconds, and a busy machine's several times more.
+        deadline = time.monotonic() + 60
         async with httpx.AsyncClient(base_url=self.base) as c:
             while time.monotonic() < deadline:
                 assert self.proc.poll() is None, self.proc.stderr.read().decode()  # type: ignore[union-attr]
