@@ -204,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
         # Starlette's slash redirect builds its Location from the Host header (an open redirect,
         # and a 307 makes the client send a sign-in body, password included, where it points).
-        # A path with a stray slash is a JSON 404 instead (D32 in specs/decisions.md).
+        # A path with a stray slash is a JSON 404 instead (D36 in specs/decisions.md).
         redirect_slashes=False,
     )
     app.state.settings = settings

@@ -49,7 +49,7 @@ def describe(problem: FieldProblem, *, skip: tuple[str, ...] = ()) -> str:
 
 # --- text -------------------------------------------------------------------------------------
 
-# What no text field takes (D31 in specs/decisions.md): the control characters (Unicode Cc)
+# What no text field takes (D35 in specs/decisions.md): the control characters (Unicode Cc)
 # except tab, line feed and carriage return, NUL among them, which PostgreSQL cannot store; and
 # the surrogate code points, which only a lone JSON escape like "\ud800" can produce and which
 # no UTF-8 text can hold. One character class, so checking it is linear.

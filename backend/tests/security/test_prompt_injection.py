@@ -173,31 +173,39 @@ async def test_a_user_id_argument_naming_the_caller_is_allowed(
     ],
     ids=["_meta", "meta-key", "meta", "aliases"],
 )
-async def test_identity_smuggled_in_tool_arguments_is_ignored(
+async def test_identity_smuggled_in_tool_arguments_is_refused(
     scripted_app: RunningApp, upstream: FakeUpstream, smuggled
 ) -> None:
+    """Arguments a tool does not declare are refused, as REST refuses unknown fields: an
+    identity slipped in beside the real ones does nothing, not even a call as the caller."""
     attacker = User()
     async with scripted_app.client() as client:
         victim = await make_victim(client)
         extra = smuggled(victim.user.id)
+        calls = (
+            ("list_tasks", {"status": "all"}),
+            ("delete_task", {"task_id": victim.task_ids[0]}),
+            ("add_task", {"title": "planted"}),
+        )
         upstream.behaviour.script.append(
-            tool_calls(
-                ("list_tasks", {"status": "all", **extra}),
-                ("delete_task", {"task_id": victim.task_ids[0], **extra}),
-                ("add_task", {"title": "planted", **extra}),
-            )
+            tool_calls(*((name, {**arguments, **extra}) for name, arguments in calls))
         )
         before = await snapshot(scripted_app.app, victim.user.id)
         body = await chat(client, attacker, "go")
-        found = results(body)
-        # The tools may run in any order: the list holds the planted task or nothing.
-        assert [t["title"] for t in found["list_tasks"][0]] in ([], ["planted"])
+        refused = "; ".join(f"{key}: Extra inputs are not permitted" for key in extra)
+        assert results(body) == {name: [{"error": refused}] for name, _ in calls}
+        assert await snapshot(scripted_app.app, victim.user.id) == before
+        mine = (await client.get(attacker.url("/tasks"), headers=attacker.headers)).json()
+        assert mine == []
+        assert_nothing_of(victim, body, upstream)
+
+        # Control: the same calls without the smuggled arguments act for the token's user.
+        upstream.behaviour.script.append(tool_calls(*calls))
+        found = results(await chat(client, attacker, "go"))
         assert found["delete_task"] == [{"error": f"Task {victim.task_ids[0]} not found"}]
         assert await snapshot(scripted_app.app, victim.user.id) == before
-        # The planted task is the attacker's own: the identity came from the token.
         mine = (await client.get(attacker.url("/tasks"), headers=attacker.headers)).json()
         assert [t["title"] for t in mine] == ["planted"]
-        assert_nothing_of(victim, body, upstream)
 
 
 async def test_a_model_obeying_instructions_in_a_task_title_cannot_reach_the_victim(

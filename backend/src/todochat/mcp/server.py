@@ -31,6 +31,7 @@ from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import bind
 from todochat.ratelimit import RateLimiter
+from todochat.schemas import describe, problems
 from todochat.tasks import service as task_service
 from todochat.tasks.schemas import PAGE_DEFAULT, TaskCreate, TaskRead, TaskStatus, TaskUpdate
 from todochat.tasks.service import TaskNotFound
@@ -108,13 +109,57 @@ def _summary(task: TaskRead, status: str) -> dict[str, Any]:
     return {"task_id": task.id, "status": status, "title": task.title}
 
 
+def _in_our_words(exc: ValidationError) -> str:
+    """What the REST API would say ("title: String should have at most 200 characters"), never
+    pydantic's own text, which names internal models and links its versioned documentation."""
+    return "; ".join(describe(p) for p in problems(exc.errors()))
+
+
 def _invalid(exc: ValidationError) -> dict[str, Any]:
-    problem = exc.errors()[0]
-    field = ".".join(str(p) for p in problem.get("loc", ()))
-    return {"error": f"Invalid {field}: {problem.get('msg', 'invalid value')}"}
+    return {"error": _in_our_words(exc)}
 
 
-TaskIdArg = Annotated[int, Field(ge=1, le=2**31 - 1, description="The task's numeric id.")]
+# Strict: "3", 3.0 and true are not task ids, as in the REST API's bodies.
+TaskIdArg = Annotated[
+    int, Field(strict=True, ge=1, le=2**31 - 1, description="The task's numeric id.")
+]
+# Arguments a tool takes without declaring them: `user_id` from clients of the original tool
+# list, checked against the authenticated user (`_user_of`).
+UNDECLARED_ARGUMENTS = frozenset({"user_id"})
+_EXTRA_FORBIDDEN = "Extra inputs are not permitted"
+
+
+class TaskToolServer(MCPServer):
+    """An `MCPServer` whose tools refuse arguments they do not declare, as the REST API refuses
+    unknown fields, and whose argument errors are in the API's words."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._declared: dict[str, frozenset[str]] | None = None
+
+    async def _declared_arguments(self, name: str) -> frozenset[str] | None:
+        if self._declared is None:  # the tools are all registered by the first call
+            self._declared = {
+                tool.name: frozenset(tool.input_schema.get("properties", {}))
+                for tool in await self.list_tools()
+            }
+        return self._declared.get(name)
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        declared = await self._declared_arguments(name)
+        if declared is not None:
+            unknown = [k for k in arguments if k not in declared | UNDECLARED_ARGUMENTS]
+            if unknown:
+                # What REST says of an unknown field.
+                raise ToolError("; ".join(f"{key}: {_EXTRA_FORBIDDEN}" for key in unknown))
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(_in_our_words(exc.__cause__)) from exc.__cause__
+            raise
 
 
 def create_mcp_server(
@@ -131,7 +176,7 @@ def create_mcp_server(
     `count_calls`: every call spends RATE_LIMIT_MCP (outside clients). The agent's server does
     not: its calls are bounded per turn, and its turns by RATE_LIMIT_CHAT.
     """
-    server: MCPServer = MCPServer(
+    server = TaskToolServer(
         "todochat",
         version=__version__,
         instructions=SERVER_INSTRUCTIONS,
