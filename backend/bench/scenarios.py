@@ -50,8 +50,8 @@ STREAM_FIRST_TOKEN_S = 0.3
 STREAM_TOKEN_GAP_S = 0.02
 STREAM_REPLY_WORDS = 20
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-# `python -m bench --concurrency N`: another concurrency for `overhead` and `capacity`, to see
-# how the overhead grows with load. Published figures use the issue's.
+# `python -m bench --concurrency N`: another concurrency for `overhead`, `capacity` and
+# `stream`, to see how the overhead grows with load. Published figures use the issue's.
 OVERRIDES: dict[str, int] = {}
 
 
@@ -691,7 +691,7 @@ async def stream() -> dict[str, Any]:
     pieces, the first STREAM_FIRST_TOKEN_S after the request, then one every
     STREAM_TOKEN_GAP_S. Judged: the client's wait for its first text-delta beyond the
     upstream's own time before its first piece (both calls, as the fake recorded them)."""
-    concurrency = 50
+    concurrency = OVERRIDES.get("concurrency", 50)
     warmup_s, duration_s = 5.0, 20.0
     fake = FakeUpstreamProcess(
         delay_s=0.0,
