@@ -5,7 +5,7 @@ scenario gets a fresh `todochat_bench` database (dropped afterwards) and its own
 started as users start it: `todochat serve --workers 2`, production settings.
 
     make bench                      # every scenario, in under 10 minutes
-    make bench SCENARIO=overhead    # one of: overhead capacity offline long-history soak db
+    make bench SCENARIO=overhead    # one of: overhead capacity offline long-history soak db stream
 
 BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres) is the
 administrative connection used to create and drop the bench database.
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency",
         type=int,
-        help="another concurrency for overhead and capacity (experiments; published: none)",
+        help="another concurrency for overhead, capacity and stream (experiments; published: none)",
     )
     args = parser.parse_args()
     if args.concurrency:

@@ -521,9 +521,20 @@ class FakeUpstreamProcess:
     """The OpenAI-compatible fake in its own process, so it never shares a GIL with the load
     generator or the server."""
 
-    def __init__(self, *, delay_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        delay_s: float,
+        first_token_s: float = 0.0,
+        token_gap_s: float = 0.0,
+        reply_words: int = 0,
+    ) -> None:
         self.port = free_port()
         self.delay_s = delay_s
+        # Streamed answers (the `stream` scenario): see fakes/openai_upstream.py.
+        self.first_token_s = first_token_s
+        self.token_gap_s = token_gap_s
+        self.reply_words = reply_words
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -540,6 +551,12 @@ class FakeUpstreamProcess:
                 str(self.port),
                 "--delay",
                 str(self.delay_s),
+                "--first-token",
+                str(self.first_token_s),
+                "--token-gap",
+                str(self.token_gap_s),
+                "--reply-words",
+                str(self.reply_words),
             ],
             cwd=Path(__file__).resolve().parents[1],
             stdout=subprocess.DEVNULL,
@@ -553,13 +570,21 @@ class FakeUpstreamProcess:
         raise RuntimeError("fake upstream did not start")
 
     async def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = json.loads(await self._get("/bench/stats"))
+        return stats
+
+    async def streams(self) -> list[dict[str, Any]]:
+        """The fake's record of each streamed answer (times in time.monotonic() seconds)."""
+        streams: list[dict[str, Any]] = json.loads(await self._get("/bench/streams"))
+        return streams
+
+    async def _get(self, path: str) -> bytes:
         conn = Connection("127.0.0.1", self.port)
         try:
-            _, body = await conn.request("GET", "/bench/stats")
+            _, body = await conn.request("GET", path)
         finally:
             conn.close()
-        stats: dict[str, Any] = json.loads(body)
-        return stats
+        return body
 
     def cpu_seconds(self) -> float:
         return cpu_seconds([self.proc.pid]) if self.proc else 0.0

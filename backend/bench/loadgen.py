@@ -48,11 +48,61 @@ class Connection:
         self, method: str, path: str, *, headers: bytes = b"", body: bytes | None = None
     ) -> tuple[int, bytes]:
         """Send one request; `headers` are ready-made `Name: value\\r\\n` lines."""
+        reader = await self._send(method, path, headers, body)
+        status, length, chunked, keep_alive = await self._head(reader)
+        if chunked:
+            payload = bytearray()
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                payload += await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                del payload[-2:]
+            data = bytes(payload)
+        else:
+            data = await reader.readexactly(length or 0)
+        if not keep_alive:
+            self.close()
+        return status, data
+
+    async def stream(
+        self, method: str, path: str, *, headers: bytes = b"", body: bytes | None = None
+    ) -> Streamed:
+        """Send one request and read its answer as it comes: each piece of a chunked body is
+        stamped with the time.monotonic() at which it had been read."""
+        sent = time.monotonic()
+        reader = await self._send(method, path, headers, body)
+        status, length, chunked, keep_alive = await self._head(reader)
+        answer = Streamed(status=status, sent=sent)
+        try:
+            if chunked:
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    piece = await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+                    answer.pieces.append((time.monotonic(), piece[:-2]))
+            else:
+                answer.pieces.append((time.monotonic(), await reader.readexactly(length or 0)))
+        except asyncio.IncompleteReadError as exc:
+            self.close()
+            raise HttpError("connection closed in the middle of the answer") from exc
+        if not keep_alive:
+            self.close()
+        return answer
+
+    async def _send(
+        self, method: str, path: str, headers: bytes, body: bytes | None
+    ) -> asyncio.StreamReader:
         reader, writer = await self._open()
         head = f"{method} {path} HTTP/1.1\r\n".encode() + self._host_header + headers
         if body is not None:
             head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
         writer.write(head + b"\r\n" + (body or b""))
+        return reader
+
+    async def _head(self, reader: asyncio.StreamReader) -> tuple[int, int | None, bool, bool]:
+        """The status line and headers: status, Content-Length, chunked, keep-alive."""
         try:
             raw = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -75,20 +125,22 @@ class Connection:
                 chunked = True
             elif name == "connection" and value.strip().lower() == "close":
                 keep_alive = False
-        if chunked:
-            payload = bytearray()
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                payload += await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                del payload[-2:]
-            data = bytes(payload)
-        else:
-            data = await reader.readexactly(length or 0)
-        if not keep_alive:
-            self.close()
-        return status, data
+        return status, length, chunked, keep_alive
+
+
+@dataclass
+class Streamed:
+    """An answer read as it came (`Connection.stream`)."""
+
+    status: int
+    # time.monotonic() just before the request was written.
+    sent: float
+    # (time.monotonic() when read, bytes) for each piece of the body, in order.
+    pieces: list[tuple[float, bytes]] = field(default_factory=list)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(piece for _, piece in self.pieces)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -158,6 +210,7 @@ async def closed_loop(
     on_complete: Callable[[int], None] | None = None,
     check: Callable[[int, bytes], bool] | None = None,
     mark: Callable[[str], None] | None = None,
+    details: Callable[[int], Any] | None = None,
 ) -> RunResult:
     """Run every virtual user in a closed loop.
 
@@ -165,7 +218,9 @@ async def closed_loop(
     are measured; with `total`, the run stops after that many requests (after warm-up) and the
     window is the time they took. Requests still in flight at the end are awaited, not counted.
     No new request starts after the window. `mark("start")` and `mark("end")` are called at the
-    window's edges, for readings such as the server's CPU time.
+    window's edges, for readings such as the server's CPU time. With `details`, each measured
+    sample's `extra` is `details(i)`, i the index of the user whose answer it is, called as
+    soon as the answer is in (e.g. the timings that user's step kept of its last turn).
 
     With `ramp_s`, user i sends its first request i * ramp_s / len(users) after the start, as
     load tools ramp up (locust's spawn rate, k6's ramping VUs). Without it, users that all start
@@ -220,7 +275,8 @@ async def closed_loop(
                 # Counted by completion time: in a closed loop with long turns, the answers
                 # that complete inside the window are its throughput.
                 if window_start <= t1 <= window_end and not stop.is_set():
-                    result.samples.append(Sample(t0, t1 - t0, ok, status))
+                    extra = details(index) if details is not None else None
+                    result.samples.append(Sample(t0, t1 - t0, ok, status, extra))
                     measured += 1
                     last_completion = t1
                     if on_complete is not None:

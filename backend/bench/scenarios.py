@@ -1,11 +1,12 @@
-"""The six scenarios of issue 6. Each returns one JSON-able dict: the common fields
-(`scenario`, `concurrency`, `turns`, `errors`, `p50_ms`, `p95_ms`, `p99_ms`, `turns_per_s`),
-the figures of its target under `target`, and the context needed to judge them (CPU per turn,
-database connections, how busy the machine was)."""
+"""The six scenarios of issue 6 and `stream` (issue 13). Each returns one JSON-able dict: the
+common fields (`scenario`, `concurrency`, `turns`, `errors`, `p50_ms`, `p95_ms`, `p99_ms`,
+`turns_per_s`), the figures of its target under `target`, and the context needed to judge them
+(CPU per turn, database connections, how busy the machine was)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from bench.harness import (
     load_average,
 )
 from bench.loadgen import Connection, RunResult, Step, bearer, closed_loop, json_body, percentile
+from bench.stream_turns import StreamTurn, StreamUser, first_text, is_complete
 
 # A realistic offline conversation: add, look, complete by name, delete by name. Each user
 # ends a cycle with no task left, so lists stay short however long the run (soak).
@@ -42,9 +44,14 @@ OFFLINE_CYCLE = (
 )
 # A conversation is resumed for this many turns, then the user starts a new one.
 TURNS_PER_CONVERSATION = 8
+# The `stream` scenario's upstream (issue 13): the first piece of text 300 ms after the
+# request, then the others 20 ms apart, 20 in all.
+STREAM_FIRST_TOKEN_S = 0.3
+STREAM_TOKEN_GAP_S = 0.02
+STREAM_REPLY_WORDS = 20
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-# `python -m bench --concurrency N`: another concurrency for `overhead` and `capacity`, to see
-# how the overhead grows with load. Published figures use the issue's.
+# `python -m bench --concurrency N`: another concurrency for `overhead`, `capacity` and
+# `stream`, to see how the overhead grows with load. Published figures use the issue's.
 OVERRIDES: dict[str, int] = {}
 
 
@@ -126,6 +133,7 @@ class Stack:
         *,
         env: dict[str, str],
         fake_delay_s: float | None = None,
+        fake: FakeUpstreamProcess | None = None,
         workers: int = WORKERS,
         pg_statements: bool = False,
     ) -> None:
@@ -133,7 +141,11 @@ class Stack:
         # PostgreSQL's own time per statement, for the scenarios that judge it: logging every
         # statement costs PostgreSQL CPU, so the others leave it off.
         self.pg_log = PgStatementLog(self.db) if pg_statements else None
-        self.fake = FakeUpstreamProcess(delay_s=fake_delay_s) if fake_delay_s is not None else None
+        # `fake`: a fake upstream set up by the scenario (streamed answers); else one of
+        # `fake_delay_s` per call, or none (the offline model).
+        if fake is None and fake_delay_s is not None:
+            fake = FakeUpstreamProcess(delay_s=fake_delay_s)
+        self.fake = fake
         self.env = env
         self.workers = workers
         self.server: ServerProcess | None = None
@@ -667,6 +679,108 @@ async def long_history() -> dict[str, Any]:
         return out
 
 
+def _ms(values: list[float], *qs: float) -> dict[str, float]:
+    """Percentiles (nearest rank) of seconds, in milliseconds; `max` for q = 100."""
+    ordered = sorted(values)
+    return {("max" if q == 100 else f"p{q:g}"): round(percentile(ordered, q) * 1000, 2) for q in qs}
+
+
+async def stream() -> dict[str, Any]:
+    """Streamed turns (`POST /chat/stream`) against a fake upstream that streams like a model:
+    each turn is an `add_task` call (answered at once), then a reply of STREAM_REPLY_WORDS
+    pieces, the first STREAM_FIRST_TOKEN_S after the request, then one every
+    STREAM_TOKEN_GAP_S. Judged: the client's wait for its first text-delta beyond the
+    upstream's own time before its first piece (both calls, as the fake recorded them)."""
+    concurrency = OVERRIDES.get("concurrency", 50)
+    warmup_s, duration_s = 5.0, 20.0
+    fake = FakeUpstreamProcess(
+        delay_s=0.0,
+        first_token_s=STREAM_FIRST_TOKEN_S,
+        token_gap_s=STREAM_TOKEN_GAP_S,
+        reply_words=STREAM_REPLY_WORDS,
+    )
+    async with Stack(env={}, fake=fake) as stack:
+        users = [
+            StreamUser(
+                user_id=u.id,
+                headers=u.headers,
+                # Unique per turn: the fake's records of a turn are found by its message.
+                message=functools.partial("Stream turn {}-{}".format, n),
+                per_conversation=TURNS_PER_CONVERSATION,
+            )
+            for n, u in enumerate(make_users(concurrency, stack.srv.secret))
+        ]
+        meter = stack.meter("stream", duration_s)
+        result, db = await _db_figures(
+            stack,
+            lambda: closed_loop(
+                host="127.0.0.1",
+                port=stack.srv.port,
+                users=list(users),
+                warmup_s=warmup_s,
+                # Arrivals spread over one reply's upstream time, as in `overhead`.
+                ramp_s=STREAM_FIRST_TOKEN_S + (STREAM_REPLY_WORDS - 1) * STREAM_TOKEN_GAP_S,
+                duration_s=duration_s,
+                check=is_complete,
+                mark=meter.read,
+                details=lambda i: users[i].last,
+            ),
+        )
+        calls: dict[str, list[dict[str, Any]]] = {}
+        for record in await fake.streams():
+            calls.setdefault(record["user"], []).append(record)
+        records = stack.srv.log_records()
+        out = common("stream", concurrency, result, meter)
+        out.update(db)
+
+    turns = [s.extra for s in result.samples if s.ok and isinstance(s.extra, StreamTurn)]
+    parts = [f for t in turns if (f := first_text(t, calls.get(t.message, []))) is not None]
+    overhead_s = [f.overhead for f in parts]
+    forwarding = [x for f in parts for x in f.forwarding]
+    deltas = [len(t.deltas) for t in turns]
+    out["turns_measured"] = len(parts)
+    # Counted as errors when a turn streamed to its end but its first text cannot be timed.
+    out["turns_not_timed"] = len(turns) - len(parts)
+    out["first_text_overhead_ms"] = _ms(overhead_s, 50, 95, 99, 100)
+    out["first_text_ms"] = {
+        "client": _ms([f.client for f in parts], 50, 95),
+        "upstream": _ms([f.upstream for f in parts], 50, 95),
+        # Had the upstream's time been taken as what it was asked to take.
+        "client_minus_nominal": _ms([f.client - STREAM_FIRST_TOKEN_S for f in parts], 50, 95),
+    }
+    # The overhead taken apart (percentiles of each part: they do not add up).
+    out["first_text_overhead_parts_ms"] = {
+        "to_first_upstream_call": _ms([f.to_first_call for f in parts], 50, 95),
+        "between_upstream_calls": _ms([f.between_calls for f in parts], 50, 95),
+        "first_piece_to_client": _ms([f.to_client for f in parts], 50, 95),
+    }
+    out["text_piece_forwarding_ms"] = _ms(forwarding, 50, 95, 100)
+    out["chunk_gaps_ms"] = {
+        "client": _ms([g for f in parts for g in f.client_gaps], 50, 95, 100),
+        "upstream": _ms([g for f in parts for g in f.upstream_gaps], 50, 95, 100),
+    }
+    out["text_deltas_per_turn"] = {"min": min(deltas, default=0), "max": max(deltas, default=0)}
+    out["upstream"] = {
+        "first_token_ms": STREAM_FIRST_TOKEN_S * 1000,
+        "token_gap_ms": STREAM_TOKEN_GAP_S * 1000,
+        "reply_words": STREAM_REPLY_WORDS,
+        "calls_per_turn": round(
+            sum(len(calls.get(t.message, [])) for t in turns) / max(len(turns), 1), 3
+        ),
+    }
+    out["pool_timeouts"] = _pool_timeouts(records)
+    out["error_log_lines"] = _error_logs(records)
+    out["machine"] = stack.machine()
+    p95 = out["first_text_overhead_ms"]["p95"]
+    out["target"] = {
+        "what": "p95 of (first text-delta at the client - upstream's time to its first piece) "
+        "<= 50 ms, no error",
+        "value": p95,
+        "met": p95 <= 50 and out["errors"] == 0 and out["turns_not_timed"] == 0,
+    }
+    return out
+
+
 SCENARIOS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "overhead": overhead,
     "capacity": capacity,
@@ -674,4 +788,5 @@ SCENARIOS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "long-history": long_history,
     "soak": soak,
     "db": db,
+    "stream": stream,
 }

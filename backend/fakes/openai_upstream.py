@@ -9,9 +9,12 @@ for one call. It counts calls and the time it spent answering.
 
 A request with `"stream": true` is answered as chat-completion chunks (Server-Sent Events): a
 text in word-sized pieces, `first_token_s` before the first and `token_gap_s` between the
-others; a tool call as one chunk per call.
+others; a tool call as one chunk per call. For each streamed answer it records when the
+request arrived, when each piece of text was sent and when the answer ended (`/bench/streams`),
+so a benchmark can take the upstream's own time out of what a client sees.
 
-Run standalone: `python -m fakes.openai_upstream --port 9100 --delay 0.5`.
+Run standalone: `python -m fakes.openai_upstream --port 9100 --delay 0.5`; for streamed answers
+`--first-token 0.3 --token-gap 0.02 --reply-words 20`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import uvicorn
@@ -35,6 +38,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 _ids = itertools.count(1)
+DEFAULT_REPLY = "Done! I've taken care of that."
 
 
 def tool_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +74,16 @@ def failure(status: int) -> dict[str, Any]:
 
 
 @dataclass
+class StreamRecord:
+    # The text of the request's last user message: what ties an answer to a client's turn.
+    user: str
+    arrived: float
+    # When each piece of text had been handed to the connection; empty for a tool call.
+    tokens: list[float] = field(default_factory=list)
+    ended: float | None = None
+
+
+@dataclass
 class Behaviour:
     delay_s: float = 0.0
     fail_status: int | None = None
@@ -84,6 +98,11 @@ class Behaviour:
     # Streamed answers: the wait before the first piece of text, and between pieces.
     first_token_s: float = 0.0
     token_gap_s: float = 0.0
+    # The default policy's text reply (after a tool result).
+    reply_text: str = DEFAULT_REPLY
+    # One record per streamed answer, in time.monotonic() seconds: CLOCK_MONOTONIC is one
+    # clock for every process of the machine, so a client can set its own times against them.
+    streams: list[StreamRecord] = field(default_factory=list)
 
 
 def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
@@ -111,15 +130,31 @@ def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def default_policy(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    last = messages[-1] if messages else {}
-    if last.get("role") == "tool":
-        return text("Done! I've taken care of that.")
-    content = last.get("content")
+def _text_of(message: dict[str, Any]) -> str:
+    content = message.get("content")
     if isinstance(content, list):
         content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    title = str(content or "Something")[:200]
+    return str(content or "")
+
+
+def default_policy(messages: list[dict[str, Any]], *, reply: str = DEFAULT_REPLY) -> dict[str, Any]:
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return text(reply)
+    title = (_text_of(last) or "Something")[:200]
     return tool_call("add_task", {"title": title})
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _text_of(message)
+    return ""
+
+
+def words(n: int) -> str:
+    """A reply of `n` words, streamed as `n` pieces of text."""
+    return " ".join(f"word{i}" for i in range(1, n + 1))
 
 
 class FakeUpstream:
@@ -135,6 +170,7 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/bench/stats", self._stats, methods=["GET"]),
+                Route("/bench/streams", self._streams, methods=["GET"]),
             ]
         )
 
@@ -163,14 +199,18 @@ class FakeUpstream:
             }
         )
 
+    async def _streams(self, _: Request) -> Response:
+        return JSONResponse([asdict(r) for r in self.behaviour.streams])
+
     async def _chat(self, request: Request) -> Response:
         started = time.perf_counter()
+        arrived = time.monotonic()
         try:
-            return await self._answer(request)
+            return await self._answer(request, arrived)
         finally:
             self.behaviour.service_s.append(time.perf_counter() - started)
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, request: Request, arrived: float) -> Response:
         body = await request.json()
         b = self.behaviour
         b.calls += 1
@@ -195,15 +235,23 @@ class FakeUpstream:
                 raise ConnectionResetError("dropped on purpose")
 
             return StreamingResponse(broken(), media_type="application/json")
+        messages = body.get("messages", [])
         if reply is None:
-            reply = default_policy(body.get("messages", []))
+            reply = default_policy(messages, reply=b.reply_text)
         completion = _completion(body.get("model", "fake-model"), reply)
         if body.get("stream"):
-            return StreamingResponse(self._chunks(completion), media_type="text/event-stream")
+            record = StreamRecord(user=_last_user_text(messages), arrived=arrived)
+            b.streams.append(record)
+            return StreamingResponse(
+                self._chunks(completion, record), media_type="text/event-stream"
+            )
         return JSONResponse(completion)
 
-    async def _chunks(self, completion: dict[str, Any]) -> AsyncIterator[bytes]:
-        """The completion as a chat-completions stream, as OpenAI sends one."""
+    async def _chunks(
+        self, completion: dict[str, Any], record: StreamRecord
+    ) -> AsyncIterator[bytes]:
+        """The completion as a chat-completions stream, as OpenAI sends one. The times are
+        taken when the generator resumes, i.e. once the piece before has been sent."""
         b = self.behaviour
         choice = completion["choices"][0]
         message = choice["message"]
@@ -223,9 +271,11 @@ class FakeUpstream:
                 if number and b.token_gap_s:
                     await asyncio.sleep(b.token_gap_s)
                 yield chunk({"content": piece})
+                record.tokens.append(time.monotonic())
         yield chunk({}, choice["finish_reason"])
         yield b"data: " + json.dumps({**base, "choices": [], "usage": completion["usage"]}).encode()
         yield b"\n\ndata: [DONE]\n\n"
+        record.ended = time.monotonic()
 
     def start(self) -> FakeUpstream:
         config = uvicorn.Config(
@@ -259,8 +309,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds per call")
+    parser.add_argument(
+        "--first-token", type=float, default=0.0, help="streamed text: seconds to the first piece"
+    )
+    parser.add_argument(
+        "--token-gap", type=float, default=0.0, help="streamed text: seconds between pieces"
+    )
+    parser.add_argument(
+        "--reply-words",
+        type=int,
+        default=0,
+        help="the default text reply: this many words (0: a short sentence)",
+    )
     args = parser.parse_args()
     fake = FakeUpstream(delay_s=args.delay, port=args.port)
+    fake.behaviour.first_token_s = args.first_token
+    fake.behaviour.token_gap_s = args.token_gap
+    if args.reply_words > 0:
+        fake.behaviour.reply_text = words(args.reply_words)
     uvicorn.run(fake.app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
