@@ -19,6 +19,7 @@ from starlette.routing import Match
 
 from todochat import __version__
 from todochat.agent.runner import AgentRuntime
+from todochat.apidocs.router import docs_router
 from todochat.auth.router import router as auth_router
 from todochat.auth.tokens import TokenVerifier
 from todochat.chat.router import router as chat_router
@@ -33,6 +34,7 @@ from todochat.mcp.router import HttpMCP, mcp_routes
 from todochat.mcp.server import create_mcp_server, identity_from_meta
 from todochat.metrics import Metrics
 from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from todochat.playground.router import playground_router
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import ErrorBody, problems
 from todochat.tasks.router import router as tasks_router
@@ -194,7 +196,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "MCP's JSON-RPC, so it is not listed below."
         ),
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        # /docs is our own route (apidocs/), serving Swagger UI's files from the app.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
@@ -205,6 +208,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
     app.router.routes.extend(mcp_routes())
+    if docs:
+        app.include_router(docs_router(title=app.title, openapi_url="/openapi.json"))
+    if settings.playground_on:
+        app.include_router(playground_router())
 
     if settings.cors_origins:
         app.add_middleware(

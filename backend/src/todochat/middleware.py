@@ -22,13 +22,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"geolocation=(), microphone=(), camera=()"),
 ]
-# /docs loads Swagger UI from a CDN; everything else is JSON and needs nothing.
+# JSON needs nothing. The pages (/docs, /playground) send their own policy, 'self' only.
+_CSP = b"content-security-policy"
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-_DOCS_CSP = (
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'"
-)
 
 
 _INTERNAL_ERROR_BODY = b'{"detail":"Internal server error"}'
@@ -77,8 +73,6 @@ class RequestContextMiddleware:
         )
         started = time.perf_counter()
         status = 500
-        is_docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
-
         started_flag = [False]
 
         async def send_wrapper(message: Message) -> None:
@@ -89,7 +83,8 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 headers.extend(SECURITY_HEADERS)
-                headers.append((b"content-security-policy", _DOCS_CSP if is_docs else _API_CSP))
+                if not any(name.lower() == _CSP for name, _ in headers):
+                    headers.append((_CSP, _API_CSP))
                 headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
