@@ -535,7 +535,7 @@ class FakeUpstreamProcess:
             [
                 sys.executable,
                 "-m",
-                "bench.fake_upstream",
+                "fakes.openai_upstream",
                 "--port",
                 str(self.port),
                 "--delay",

@@ -28,9 +28,9 @@ import jwt
 from bench.harness import BenchDatabase
 from bench.scenarios import OFFLINE_CYCLE, _seed_history
 from bench.turn_profile import time_queries
-from todochat.cli import migrate
 from todochat.config import Settings
 from todochat.main import create_app
+from todochat.migrate import migrate
 
 KINDS = ("long", "short")
 WARMUP = 10

@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from todochat.cli import migrate
 from todochat.config import Settings
 from todochat.main import create_app
+from todochat.migrate import migrate
 
 MESSAGES = [
     "Add a task to buy groceries",
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument(
         "--openai",
         action="store_true",
-        help="the OpenAI path against bench.fake_upstream (its own process, no delay)",
+        help="the OpenAI path against fakes.openai_upstream (its own process, no delay)",
     )
     args = parser.parse_args()
     url = args.database_url
@@ -242,7 +242,7 @@ def main() -> None:
     if args.openai:
         port = free_port()
         upstream = subprocess.Popen(
-            [sys.executable, "-m", "bench.fake_upstream", "--port", str(port)],
+            [sys.executable, "-m", "fakes.openai_upstream", "--port", str(port)],
         )
         upstream_url = f"http://127.0.0.1:{port}/v1"
         wait_for_port(port)

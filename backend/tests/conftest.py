@@ -11,7 +11,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,12 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+from fakes.openai_upstream import FakeUpstream
 from fastapi import FastAPI
 
-from todochat.cli import migrate
 from todochat.config import Settings
 from todochat.main import create_app
+from todochat.migrate import migrate
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 PG_ADMIN_URL = Settings(
@@ -194,3 +195,25 @@ def user() -> User:
 @pytest.fixture
 def other_user() -> User:
     return User()
+
+
+@pytest.fixture(scope="session")
+def fake_upstream() -> Iterator[FakeUpstream]:
+    """The one OpenAI-compatible fake model server of the run (fakes/openai_upstream.py)."""
+    fake = FakeUpstream().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def upstream(fake_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
+    """The fake model, reset for one test; the test fails if a scripted move was never used."""
+    behaviour = fake_upstream.behaviour
+    behaviour.__init__()  # type: ignore[misc]
+    behaviour.record_requests = True
+    yield fake_upstream
+    leftover = list(behaviour.script)
+    behaviour.__init__()  # type: ignore[misc]
+    assert not leftover, f"scripted model moves never used: {leftover}"

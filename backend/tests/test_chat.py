@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import User, make_settings, start_app
-from todochat.chat.service import history_as_input
+from todochat.agent.items import history_as_input
 from todochat.conversations.schemas import MessageRead, ToolCall
 
 _NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -217,24 +217,19 @@ async def test_every_model_step_sees_the_history_as_the_runner_would_send_it(app
             return await super().get_response(system_instructions, input, *args, **kwargs)
 
     call = {"id": "call_1", "name": "add_task", "arguments": {"title": "Buy milk"}}
-    history = history_as_input(
-        [
-            MessageRead(
-                id=1, role="user", content="add buy milk", tool_calls=None, created_at=_NOW
-            ),
-            MessageRead(
-                id=2,
-                role="assistant",
-                content="Done! I've added 'Buy milk' (task #7) to your list.",
-                tool_calls=[
-                    ToolCall(
-                        **call, result={"task_id": 7, "status": "created", "title": "Buy milk"}
-                    )
-                ],
-                created_at=_NOW,
-            ),
-        ]
-    )
+    messages = [
+        MessageRead(id=1, role="user", content="add buy milk", tool_calls=None, created_at=_NOW),
+        MessageRead(
+            id=2,
+            role="assistant",
+            content="Done! I've added 'Buy milk' (task #7) to your list.",
+            tool_calls=[
+                ToolCall(**call, result={"task_id": 7, "status": "created", "title": "Buy milk"})
+            ],
+            created_at=_NOW,
+        ),
+    ]
+    history = history_as_input(messages)
     stored = copy.deepcopy(history)
     message = "what's pending?"
     runtime = app.state.agent_runtime
@@ -248,7 +243,7 @@ async def test_every_model_step_sees_the_history_as_the_runner_would_send_it(app
     agent = runtime.agent
     runtime.agent = agent.clone(model=filtered)
     try:
-        result = await runtime.run_turn(user_id=user.id, history=history, message=message)
+        result = await runtime.run_turn(user_id=user.id, history=messages, message=message)
     finally:
         runtime.agent = agent
 
@@ -268,4 +263,5 @@ async def test_every_model_step_sees_the_history_as_the_runner_would_send_it(app
     assert without_fresh_ids(filtered.inputs) == without_fresh_ids(unfiltered.inputs)
     assert filtered.inputs[0][: len(history)] == stored
     assert result.reply == baseline.final_output
-    assert history == stored
+    # Every step sees the stored history as it was: the models only read their input.
+    assert filtered.inputs[1][: len(history)] == stored

@@ -1,6 +1,6 @@
-"""The `openai` provider against an OpenAI-compatible fake served on 127.0.0.1.
+"""The `openai` provider against an OpenAI-compatible upstream served on 127.0.0.1.
 
-The fake is a real HTTP server; the app talks to it through the OpenAI client exactly as it
+The upstream is a real HTTP server; the app talks to it through the OpenAI client exactly as it
 would to OpenAI. No test reaches the internet.
 """
 
@@ -8,30 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-from bench.fake_upstream import FakeUpstream, failure, text, tool_call, tool_calls
+from fakes.openai_upstream import FakeUpstream, failure, text, tool_call, tool_calls
 
 from tests.conftest import RunningApp, User, make_settings, start_app
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    yield upstream
-    upstream.stop()
-
-
 @pytest.fixture
-async def openai_app(fake: FakeUpstream, database_url: str) -> AsyncIterator[RunningApp]:
-    fake.behaviour.__init__()  # type: ignore[misc]  # a clean script for every test
+async def openai_app(upstream: FakeUpstream, database_url: str) -> AsyncIterator[RunningApp]:
     running = await start_app(
         make_settings(
             database_url,
             model_provider="openai",
             openai_api_key="sk-test-not-a-real-key",
-            openai_base_url=fake.base_url,
+            openai_base_url=upstream.base_url,
             openai_model="fake-model",
             openai_timeout_s=1.0,
         )
@@ -57,10 +49,10 @@ async def test_health_reports_the_openai_model(openai_app: RunningApp) -> None:
     assert body["model"] == {"provider": "openai", "name": "fake-model"}
 
 
-async def test_full_turn_with_two_tool_calls_round_trips(openai_app, fake) -> None:
+async def test_full_turn_with_two_tool_calls_round_trips(openai_app, upstream) -> None:
     user = User()
-    fake.behaviour.record_requests = True
-    fake.behaviour.script.extend(
+    upstream.behaviour.record_requests = True
+    upstream.behaviour.script.extend(
         [
             tool_calls(("add_task", {"title": "Buy milk"}), ("list_tasks", {"status": "pending"})),
             text("Added Buy milk; you have 1 pending task."),
@@ -91,12 +83,12 @@ async def test_full_turn_with_two_tool_calls_round_trips(openai_app, fake) -> No
         assert messages[1]["tool_calls"] == body["tool_calls"]
 
     # The second upstream call saw both tool results, paired with their call ids.
-    second = fake.behaviour.requests[1]["messages"]
+    second = upstream.behaviour.requests[1]["messages"]
     tool_msgs = [m for m in second if m["role"] == "tool"]
     calls = [tc["id"] for m in second if m.get("tool_calls") for tc in m["tool_calls"]]
     assert sorted(m["tool_call_id"] for m in tool_msgs) == sorted(calls)
     # The model never sees a user_id parameter.
-    tools = fake.behaviour.requests[0]["tools"]
+    tools = upstream.behaviour.requests[0]["tools"]
     assert {t["function"]["name"] for t in tools} == {
         "add_task",
         "list_tasks",
@@ -108,7 +100,7 @@ async def test_full_turn_with_two_tool_calls_round_trips(openai_app, fake) -> No
 
 
 async def test_requests_are_sent_as_the_openai_client_would_transform_them(
-    openai_app, fake
+    openai_app, upstream
 ) -> None:
     """The agent's client skips the OpenAI client's per-call request transform (a CPU cost,
     agent/openai_client.py); on the bodies it sends, the transform would change nothing."""
@@ -119,11 +111,11 @@ async def test_requests_are_sent_as_the_openai_client_would_transform_them(
 
     assert isinstance(openai_app.app.state.agent_runtime.agent.model._client, AgentOpenAI)
     user = User()
-    fake.behaviour.record_requests = True
+    upstream.behaviour.record_requests = True
     async with openai_app.client() as c:
         r = await c.post(user.url("/chat"), json={"message": "Buy milk"}, headers=user.headers)
         cid = r.json()["conversation_id"]
-        fake.behaviour.script.extend(
+        upstream.behaviour.script.extend(
             [
                 tool_calls(("list_tasks", {"status": "all"}), ("complete_task", {"task_id": 1})),
                 text("Done."),
@@ -136,29 +128,29 @@ async def test_requests_are_sent_as_the_openai_client_would_transform_them(
         )
         assert r.status_code == 200, r.text
     # Two turns: a history with a user message, tool calls, tool results and replies.
-    assert len(fake.behaviour.requests) == 4
-    for sent in fake.behaviour.requests:
+    assert len(upstream.behaviour.requests) == 4
+    for sent in upstream.behaviour.requests:
         assert sent["messages"] and sent["tools"]
         transformed = await async_maybe_transform(sent, CompletionCreateParamsNonStreaming)
         assert transformed == sent
 
 
-async def test_earlier_tool_calls_are_visible_in_history(openai_app, fake) -> None:
+async def test_earlier_tool_calls_are_visible_in_history(openai_app, upstream) -> None:
     user = User()
-    fake.behaviour.record_requests = True
-    fake.behaviour.script.extend([tool_call("add_task", {"title": "Call mom"}), text("Added.")])
+    upstream.behaviour.record_requests = True
+    upstream.behaviour.script.extend([tool_call("add_task", {"title": "Call mom"}), text("Added.")])
     async with openai_app.client() as c:
         r = await c.post(user.url("/chat"), json={"message": "add call mom"}, headers=user.headers)
         cid = r.json()["conversation_id"]
-        fake.behaviour.requests.clear()
-        fake.behaviour.script.append(text("It is task one."))
+        upstream.behaviour.requests.clear()
+        upstream.behaviour.script.append(text("It is task one."))
         r = await c.post(
             user.url("/chat"),
             json={"message": "which id?", "conversation_id": cid},
             headers=user.headers,
         )
         assert r.status_code == 200
-    history = fake.behaviour.requests[0]["messages"]
+    history = upstream.behaviour.requests[0]["messages"]
     roles = [m["role"] for m in history]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert '"Call mom"' in history[3]["content"]
@@ -166,15 +158,15 @@ async def test_earlier_tool_calls_are_visible_in_history(openai_app, fake) -> No
 
 @pytest.mark.parametrize("fault", ["stall", "status_500", "drop"])
 async def test_upstream_failure_is_503_and_conversation_stays_consistent(
-    openai_app, fake, fault
+    openai_app, upstream, fault
 ) -> None:
     user = User()
     if fault == "stall":
-        fake.behaviour.delay_s = 5.0
+        upstream.behaviour.delay_s = 5.0
     elif fault == "status_500":
-        fake.behaviour.fail_status = 500
+        upstream.behaviour.fail_status = 500
     else:
-        fake.behaviour.drop_connection = True
+        upstream.behaviour.drop_connection = True
     async with openai_app.client() as c:
         started = time.monotonic()
         r = await c.post(
@@ -194,7 +186,7 @@ async def test_upstream_failure_is_503_and_conversation_stays_consistent(
         assert messages[0]["content"] == "add a task to buy bread"
         assert (await c.get(user.url("/tasks"), headers=user.headers)).json() == []
         # The conversation goes on once the upstream is back.
-        fake.behaviour.__init__()  # type: ignore[misc]
+        upstream.behaviour.__init__()  # type: ignore[misc]
         r = await c.post(
             user.url("/chat"),
             json={"message": "buy bread", "conversation_id": cid},
@@ -204,9 +196,11 @@ async def test_upstream_failure_is_503_and_conversation_stays_consistent(
         assert len(await _messages(c, user, cid)) == 4
 
 
-async def test_failure_after_a_tool_ran_keeps_what_the_tool_did(openai_app, fake) -> None:
+async def test_failure_after_a_tool_ran_keeps_what_the_tool_did(openai_app, upstream) -> None:
     user = User()
-    fake.behaviour.script.extend([tool_call("add_task", {"title": "Renew passport"}), failure(500)])
+    upstream.behaviour.script.extend(
+        [tool_call("add_task", {"title": "Renew passport"}), failure(500)]
+    )
     async with openai_app.client() as c:
         r = await c.post(
             user.url("/chat"), json={"message": "renew passport"}, headers=user.headers
@@ -220,16 +214,16 @@ async def test_failure_after_a_tool_ran_keeps_what_the_tool_did(openai_app, fake
         assert call["name"] == "add_task" and call["result"]["task_id"] == task["id"]
 
 
-async def test_turn_limit_gives_a_friendly_reply(fake, database_url) -> None:
-    fake.behaviour.__init__()  # type: ignore[misc]
-    fake.behaviour.script.extend([tool_call("list_tasks", {})] * 5)
+async def test_turn_limit_gives_a_friendly_reply(upstream, database_url) -> None:
+    # Two steps allowed, both spent on tool calls: the turn stops at the limit.
+    upstream.behaviour.script.extend([tool_call("list_tasks", {})] * 2)
     running = await start_app(
         make_settings(
             database_url,
             model_provider="openai",
             openai_api_key="sk-test",
             agent_max_turns=2,
-            openai_base_url=fake.base_url,
+            openai_base_url=upstream.base_url,
             openai_timeout_s=1.0,
         )
     )
@@ -244,14 +238,14 @@ async def test_turn_limit_gives_a_friendly_reply(fake, database_url) -> None:
         await running.stop()
 
 
-async def test_scripted_model_cannot_reach_another_users_data(openai_app, fake) -> None:
+async def test_scripted_model_cannot_reach_another_users_data(openai_app, upstream) -> None:
     victim, attacker = User(), User()
     async with openai_app.client() as c:
         r = await c.post(
             victim.url("/tasks"), json={"title": "Victim secret plan"}, headers=victim.headers
         )
         vid = r.json()["id"]
-        fake.behaviour.script.extend(
+        upstream.behaviour.script.extend(
             [
                 tool_calls(
                     ("list_tasks", {"status": "all", "user_id": victim.id}),
@@ -280,18 +274,18 @@ async def test_scripted_model_cannot_reach_another_users_data(openai_app, fake) 
 
 
 async def test_concurrent_turns_do_not_hold_connections_while_the_model_thinks(
-    fake, database_url
+    upstream, database_url
 ) -> None:
     """16 turns of ~2 s upstream time each on a pool of 2 with a 3 s pool timeout: if a
     connection were held while the model thinks, most turns would time out waiting for one."""
-    fake.behaviour.__init__()  # type: ignore[misc]
-    fake.behaviour.delay_s = 1.0
+    upstream.behaviour.__init__()  # type: ignore[misc]
+    upstream.behaviour.delay_s = 1.0
     running = await start_app(
         make_settings(
             database_url,
             model_provider="openai",
             openai_api_key="sk-test",
-            openai_base_url=fake.base_url,
+            openai_base_url=upstream.base_url,
             openai_timeout_s=5.0,
             db_pool_size=2,
             db_max_overflow=0,

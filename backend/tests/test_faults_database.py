@@ -31,7 +31,7 @@ from tests.conftest import (
     start_app,
 )
 from tests.faults import LogCapture, TcpProxy
-from todochat.cli import migrate
+from todochat.migrate import migrate
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-from bench.fake_upstream import FakeUpstream, drop, fail, stall, text, tool_call
+from fakes.openai_upstream import FakeUpstream, drop, fail, stall, text, tool_call
 
 from tests.conftest import RunningApp, User, make_settings, start_app
 from tests.faults import LogCapture
@@ -19,28 +19,12 @@ MODEL_DOWN = "I'm having trouble processing your request right now. Please try a
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-def _healthy(upstream: FakeUpstream) -> None:
-    upstream.behaviour.script.clear()
-    upstream.behaviour.delay_s = 0
-    upstream.behaviour.fail_status = None
-    upstream.behaviour.drop_connection = False
-
-
-@pytest.fixture(scope="module")
-async def model_app(database_url: str, upstream: FakeUpstream) -> AsyncIterator[RunningApp]:
+async def model_app(database_url: str, fake_upstream: FakeUpstream) -> AsyncIterator[RunningApp]:
     settings = make_settings(
         database_url,
         model_provider="openai",
         openai_api_key=API_KEY,
-        openai_base_url=upstream.base_url,
+        openai_base_url=fake_upstream.base_url,
         openai_model="fake-model",
         openai_timeout_s=1.0,
         chat_turn_timeout_s=3.0,
@@ -53,10 +37,8 @@ async def model_app(database_url: str, upstream: FakeUpstream) -> AsyncIterator[
 
 
 @pytest.fixture(autouse=True)
-def healthy_upstream(upstream: FakeUpstream) -> Iterator[None]:
-    _healthy(upstream)
-    yield
-    _healthy(upstream)
+def _healthy_upstream(upstream: FakeUpstream) -> None:
+    """Every test starts with a healthy fake model (the shared fixture resets it)."""
 
 
 async def _conversation(c, user: User, conversation_id: int) -> list[dict]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bench.fake_upstream import FakeUpstream
+from fakes.openai_upstream import FakeUpstream
 
 from tests.conftest import TEST_SECRET, User
 from tests.faults import free_port

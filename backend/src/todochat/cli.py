@@ -6,31 +6,11 @@ import argparse
 import asyncio
 import os
 import sys
-from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 
 from todochat.config import ConfigError, Settings, get_settings
-
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-
-
-def alembic_config(database_url: str | None = None) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    if database_url:
-        cfg.attributes["database_url"] = database_url
-    return cfg
-
-
-def migrate(database_url: str | None = None) -> None:
-    settings = get_settings() if database_url is None else Settings(database_url=database_url)
-    path = settings.sqlite_path()
-    if path is not None:  # a fresh checkout has no data/ directory yet
-        path.parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings.database_url), "head")
+from todochat.migrate import migrate
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     agent_max_turns: int = Field(default=10, ge=1)
     chat_turn_timeout_s: float = Field(default=90, gt=0)
     chat_history_limit: int = Field(default=50, ge=1)
+    # A streamed turn sends a comment line after this long without anything else to send, so
+    # proxies and clients do not take a thinking model for a dead connection.
+    chat_stream_heartbeat_s: float = Field(default=15, gt=0)
     # Freeze the objects alive after start-up and collect young objects less often (main.py).
     # Off for in-process apps that come and go, such as the tests' (frozen objects are never
     # collected).
@@ -190,7 +193,8 @@ def get_settings() -> Settings:
     return Settings()
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
+# Every dependency of this service is `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, a hop per request.
 async def settings_from_request(request: Request) -> Settings:
     app_settings: Settings = request.app.state.settings
     return app_settings

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ from todochat.metrics import Metrics
 
 log = logging.getLogger("todochat.db")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # SQLSTATEs after which the transaction is known not to have committed, so re-running is safe.
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
@@ -224,21 +225,31 @@ class Database:
 
     async def run(
         self,
-        work: Callable[[AsyncSession], Awaitable[T]],
-        *,
-        resolve: Callable[[AsyncSession], Awaitable[T | None]] | None = None,
+        work: Callable[Concatenate[AsyncSession, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
-        """Run `work` in one transaction, retried as a whole on transient errors.
+        """Run `work(session, *args, **kwargs)` in one transaction, committed at the end and
+        retried as a whole on transient errors. Services take the session; this runs them."""
+        return await self._run_retrying(lambda session: work(session, *args, **kwargs))
 
-        When the connection fails during COMMIT the write may or may not be durable. With
-        `resolve`, a fresh transaction asks the database: a result means `work` did commit
-        and is that result; None means it did not, and `work` runs again. Without `resolve`
-        the caller gets DatabaseUnavailable.
+    async def run_resolving(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        resolve: Callable[[AsyncSession], Awaitable[T | None]],
+    ) -> T:
+        """`run` for a write whose commit may fail without telling whether it took effect.
+
+        When the connection fails during COMMIT the write may or may not be durable: a fresh
+        transaction asks the database with `resolve`. A result means `work` did commit and is
+        that result; None means it did not, and `work` runs again. (`run` answers
+        DatabaseUnavailable instead.)
         """
         try:
             return await self._run_retrying(work)
         except DatabaseUnavailable as exc:
-            if resolve is None or not isinstance(exc.__cause__, CommitOutcomeUnknown):
+            if not isinstance(exc.__cause__, CommitOutcomeUnknown):
                 raise
         log.warning("commit outcome unknown; checking whether it took effect")
         known = await self._run_retrying(resolve)
@@ -334,7 +345,6 @@ class Database:
         await self.engine.dispose()
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
 async def get_database(request: Request) -> Database:
     db: Database = request.app.state.database
     return db

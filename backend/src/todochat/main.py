@@ -83,7 +83,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_limiter = RateLimiter(settings, metrics=metrics)
     # One tool definition, two server instances: the agent's trusts the `_meta` our own runtime
     # writes; the one outside clients reach at /mcp trusts only their bearer token.
-    mcp_server = create_mcp_server(database=database, identity=identity_from_meta)
+    mcp_server = create_mcp_server(
+        database=database, identity=identity_from_meta, settings=settings
+    )
     mcp_http = HttpMCP(database=database, token_verifier=token_verifier, settings=settings)
     app.state.mcp_http = mcp_http
     runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)

@@ -137,7 +137,6 @@ class Metrics:
         return bytes(generate_latest(self.registry))
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
 async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics

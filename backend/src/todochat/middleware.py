@@ -85,7 +85,8 @@ class RequestContextMiddleware:
                 headers.extend(SECURITY_HEADERS)
                 if not any(name.lower() == _CSP for name, _ in headers):
                     headers.append((_CSP, _API_CSP))
-                headers.append((b"cache-control", b"no-store"))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-from bench.fake_upstream import FakeUpstream
+from fakes.openai_upstream import FakeUpstream
 
 from tests.conftest import RunningApp, make_settings, start_app
-
-
-@pytest.fixture(scope="session")
-def fake_upstream() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 @pytest.fixture(scope="session")
@@ -33,17 +24,3 @@ async def scripted_app(database_url: str, fake_upstream: FakeUpstream) -> AsyncI
         yield running
     finally:
         await running.stop()
-
-
-@pytest.fixture
-def upstream(fake_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    """The fake model, reset for one test; the test fails if a scripted move was never used."""
-    behaviour = fake_upstream.behaviour
-    behaviour.script.clear()
-    behaviour.requests.clear()
-    behaviour.record_requests = True
-    yield fake_upstream
-    leftover = list(behaviour.script)
-    behaviour.script.clear()
-    behaviour.record_requests = False
-    assert not leftover, f"scripted model moves never used: {leftover}"

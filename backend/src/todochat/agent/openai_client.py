@@ -6,7 +6,8 @@ union member for each message. Profiled under the `overhead` benchmark it was 18
 server's CPU: about 0.16 ms per message of history, so 5 ms for a 30-item conversation, on
 each of a turn's model calls. For the bodies the Agents SDK sends (plain JSON: dicts, lists,
 strings, numbers) the transform only drops omitted arguments, which is what `create` does
-here before posting with the client's public `post`. Streaming keeps the SDK's own path.
+here before posting with the client's `_post`. Streaming keeps the SDK's own path. These are
+private APIs of the pinned minor release (see decision P4, and `python -m bench.openai_transform`).
 tests/test_chat_openai.py checks that the body sent is the one the transform would produce.
 """
 

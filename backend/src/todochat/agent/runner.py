@@ -7,9 +7,9 @@ database connection: tools open their own short units of work through MCP.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,17 +28,22 @@ from agents import (
     TResponseInputItem,
 )
 from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
+from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.models.openai_provider import OpenAIProvider
 from agents.run_config import CallModelData, ModelInputData, ToolExecutionConfig
+from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent
 from agents.tool_context import ToolContext
 from mcp.server import MCPServer
 from openai import DefaultAioHttpClient
 
+from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
 from todochat.agent.instructions import INSTRUCTIONS
+from todochat.agent.items import history_as_input, is_tool_error, tool_arguments, tool_call
 from todochat.agent.offline_model import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
 from todochat.config import Settings
+from todochat.conversations.schemas import MessageRead, ToolCall
 from todochat.errors import DatabaseUnavailable
 from todochat.logs import request_id_var
 from todochat.metrics import Metrics
@@ -51,10 +56,20 @@ MAX_TURNS_REPLY = (
 )
 
 
+# What a failing or stalling model upstream raises through the Runner.
+_MODEL_FAILURES = (
+    openai.APIError,
+    ModelTimeoutError,
+    ModelBehaviorError,
+    TimeoutError,
+    AgentsException,
+)
+
+
 class ModelFailure(Exception):
     """The model upstream failed or timed out; `tool_calls` holds what the tools already did."""
 
-    def __init__(self, reason: str, tool_calls: list[dict[str, Any]]) -> None:
+    def __init__(self, reason: str, tool_calls: list[ToolCall]) -> None:
         super().__init__(reason)
         self.reason = reason
         self.tool_calls = tool_calls
@@ -72,7 +87,9 @@ class TurnContext:
     effect_scope: str | None = None
     effect_counts: dict[str, int] = field(default_factory=dict)
     request_id: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    # Set by the tools' failure handler when a tool could not reach the database (tools.py).
+    database_outage: bool = False
     model_ms: float = 0.0
     tool_ms: float = 0.0
     model_calls: int = 0
@@ -80,39 +97,20 @@ class TurnContext:
     _llm_started: float = 0.0
     _tool_started: dict[str, float] = field(default_factory=dict)
 
-    def ordered_tool_calls(self) -> list[dict[str, Any]]:
+    def ordered_tool_calls(self) -> list[ToolCall]:
         last = len(self.call_order)
-        return sorted(self.tool_calls, key=lambda c: self.call_order.get(c["id"], last))
+        return sorted(self.tool_calls, key=lambda c: self.call_order.get(c.id, last))
 
 
 @dataclass(frozen=True)
 class TurnResult:
+    """A finished turn: the reply, the tool calls in the model's order, and where time went."""
+
     reply: str
-    tool_calls: list[dict[str, Any]]
+    tool_calls: list[ToolCall]
     model_ms: float
     tool_ms: float
     model_calls: int
-
-
-def tool_result_as_json(name: str, output: Any) -> Any:
-    """The tool's output as JSON: MCP wraps list results as {"result": [...]} and hands tool
-    errors over as text content, which becomes {"error": "<text>"}."""
-    if isinstance(output, dict) and output.get("type") == "text":
-        output = [output]
-    if isinstance(output, list):
-        texts = [
-            item.get("text") if isinstance(item, dict) else getattr(item, "text", None)
-            for item in output
-        ]
-        output = "".join(t for t in texts if isinstance(t, str))
-    if isinstance(output, str):
-        try:
-            output = json.loads(output)
-        except ValueError:
-            return {"error": output.removeprefix(f"Error executing tool {name}: ")}
-    if name == "list_tasks" and isinstance(output, dict) and isinstance(output.get("result"), list):
-        return output["result"]
-    return output
 
 
 def with_history(data: CallModelData[TurnContext]) -> ModelInputData:
@@ -182,20 +180,14 @@ class _TurnHooks(RunHooks[TurnContext]):
         started = turn._tool_started.pop(context.tool_call_id, time.perf_counter())
         elapsed_ms = (time.perf_counter() - started) * 1000
         turn.tool_ms += elapsed_ms
-        try:
-            arguments = json.loads(context.tool_arguments or "{}")
-        except ValueError:
-            arguments = {}
-        record = {
-            "id": context.tool_call_id,
-            "name": context.tool_name,
-            "arguments": arguments,
-            "result": tool_result_as_json(context.tool_name, result),
-        }
-        turn.tool_calls.append(record)
-        outcome = (
-            "error" if isinstance(record["result"], dict) and "error" in record["result"] else "ok"
+        call = tool_call(
+            call_id=context.tool_call_id,
+            name=context.tool_name,
+            arguments_json=context.tool_arguments,
+            output=result,
         )
+        turn.tool_calls.append(call)
+        outcome = "error" if is_tool_error(call) else "ok"
         if self.metrics is not None:
             self.metrics.tool_calls.labels(context.tool_name, outcome).inc()
             self.metrics.tool_latency.labels(context.tool_name).observe(elapsed_ms / 1000)
@@ -207,15 +199,6 @@ class _TurnHooks(RunHooks[TurnContext]):
                 "outcome": outcome,
             },
         )
-
-
-def _database_outage(exc: BaseException) -> DatabaseUnavailable | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DatabaseUnavailable):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def build_model(settings: Settings) -> tuple[Model | str, AgentOpenAI | None]:
@@ -263,12 +246,30 @@ class AgentRuntime:
             call_model_input_filter=with_history,
         )
         self.hooks = _TurnHooks(metrics)
+        # Turns that run on after their request answered (streamed turns); see `detach`.
+        self._detached: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.tools.connect()
         self.agent.tools = await self.tools.function_tools(self.agent)
 
+    def detach(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` (a turn) as a task of its own, independent of the request that began it;
+        `stop` waits for it."""
+        task = asyncio.create_task(work)
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        return task
+
     async def stop(self) -> None:
+        if self._detached:
+            # Turns still running get the shut-down grace period to finish and be stored.
+            _, late = await asyncio.wait(
+                set(self._detached), timeout=self.settings.shutdown_timeout_s
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         try:
             await self.tools.cleanup()
         finally:
@@ -279,45 +280,49 @@ class AgentRuntime:
         self,
         *,
         user_id: str,
-        history: list[TResponseInputItem],
+        history: list[MessageRead],
         message: str,
         effect_scope: str | None = None,
+        on_event: EventSink | None = None,
     ) -> TurnResult:
+        """Run one turn on the stored history before `message`. With `on_event`, the model
+        streams and each step, piece of text and tool call is reported as it happens.
+
+        Raises ModelFailure when the model upstream fails (with the tool calls already made),
+        DatabaseUnavailable when a tool could not reach the database.
+        """
         context = TurnContext(
             user_id=user_id,
-            history=history,
+            history=history_as_input(history),
             effect_scope=effect_scope,
             request_id=request_id_var.get(),
         )
         try:
             async with asyncio.timeout(self.settings.chat_turn_timeout_s):
-                result = await Runner.run(
-                    self.agent,
-                    [{"role": "user", "content": message}],
-                    context=context,
-                    max_turns=self.settings.agent_max_turns,
-                    hooks=self.hooks,
-                    run_config=self.run_config,
-                )
-            reply = str(result.final_output or "").strip() or "Done."
-        except DatabaseUnavailable:
-            # A tool could not reach the database: the turn fails as a whole (see tools.py).
-            raise
+                if on_event is None:
+                    result = await Runner.run(
+                        self.agent,
+                        [{"role": "user", "content": message}],
+                        context=context,
+                        max_turns=self.settings.agent_max_turns,
+                        hooks=self.hooks,
+                        run_config=self.run_config,
+                    )
+                    final_output = result.final_output
+                else:
+                    final_output = await self._run_streamed(context, message, on_event)
+            reply = str(final_output or "").strip() or "Done."
         except MaxTurnsExceeded:
             log.warning(
                 "agent hit the turn limit", extra={"max_turns": self.settings.agent_max_turns}
             )
             reply = MAX_TURNS_REPLY
-        except (
-            openai.APIError,
-            ModelTimeoutError,
-            ModelBehaviorError,
-            TimeoutError,
-            AgentsException,
-        ) as exc:
-            outage = _database_outage(exc)
-            if outage is not None:  # the SDK wraps what a tool's failure handler raises
-                raise outage from exc
+        except Exception as exc:
+            if context.database_outage:
+                # A tool could not reach the database: the turn fails as a whole (503).
+                raise DatabaseUnavailable() from exc
+            if not isinstance(exc, _MODEL_FAILURES):
+                raise
             reason = type(exc).__name__
             if self.metrics is not None:
                 self.metrics.model_failures.labels(reason).inc()
@@ -329,3 +334,48 @@ class AgentRuntime:
             tool_ms=context.tool_ms,
             model_calls=context.model_calls,
         )
+
+    async def _run_streamed(self, context: TurnContext, message: str, on_event: EventSink) -> Any:
+        """`Runner.run_streamed`, its events translated for `on_event`; the final output."""
+        streamed = Runner.run_streamed(
+            self.agent,
+            [{"role": "user", "content": message}],
+            context=context,
+            max_turns=self.settings.agent_max_turns,
+            hooks=self.hooks,
+            run_config=self.run_config,
+        )
+        try:
+            async for event in streamed.stream_events():
+                if isinstance(event, RawResponsesStreamEvent):
+                    data = event.data
+                    if data.type == "response.created":
+                        on_event(StepStarted())
+                    elif data.type == "response.output_text.delta":
+                        on_event(TextDelta(text_id=data.item_id, delta=data.delta))
+                elif isinstance(event, RunItemStreamEvent):
+                    _report_item(event, context, on_event)
+        finally:
+            # A time-out or a failure here must not leave the run going on without us.
+            streamed.cancel()
+        return streamed.final_output
+
+
+def _report_item(event: RunItemStreamEvent, context: TurnContext, on_event: EventSink) -> None:
+    item = event.item
+    if event.name == "tool_called" and isinstance(item, ToolCallItem):
+        raw = item.raw_item
+        call_id = getattr(raw, "call_id", None)
+        name = getattr(raw, "name", None)
+        if isinstance(call_id, str) and isinstance(name, str):
+            arguments = tool_arguments(getattr(raw, "arguments", None))
+            on_event(ToolStarted(call_id=call_id, name=name, arguments=arguments))
+    elif event.name == "tool_output" and isinstance(item, ToolCallOutputItem):
+        call_id = getattr(item.raw_item, "call_id", None)
+        if isinstance(item.raw_item, dict):
+            call_id = item.raw_item.get("call_id")
+        # The hooks recorded the finished call (decoded once) before the item was emitted.
+        for call in context.tool_calls:
+            if call.id == call_id:
+                on_event(ToolFinished(call=call))
+                break

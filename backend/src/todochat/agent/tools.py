@@ -58,31 +58,29 @@ def _user_meta(ctx: MCPToolMetaContext) -> dict[str, Any]:
     return meta
 
 
+def _caused_by_outage(error: BaseException) -> bool:
+    """Whether a tool's failure was the database being unreachable. The MCP server wraps what
+    a tool raises (tool -> ToolError -> "Error executing tool"), so the cause is followed."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DatabaseUnavailable):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+class ToolOutage(DatabaseUnavailable):
+    """A tool could not reach the database; raised by the in-process call, once recognised."""
+
+
 def _tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
     """A database outage ends the turn (503, safe to retry) instead of becoming a sentence
     the model apologises with: the client must not take a half-done turn for an answer."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, DatabaseUnavailable):
-            raise cause
-        cause = cause.__cause__
+    if isinstance(error, ToolOutage) or isinstance(error.__cause__, ToolOutage):
+        # The run context tells the runner why the run stopped; see AgentRuntime.run_turn.
+        ctx.context.database_outage = True
+        raise error
     return default_tool_error_function(ctx, error)
-
-
-def _database_outage(error: BaseException) -> DatabaseUnavailable | None:
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, DatabaseUnavailable):
-            return cause
-        cause = cause.__cause__
-    return None
-
-
-def _is_database_outage(result: CallToolResult) -> bool:
-    if not result.is_error:
-        return False
-    texts = [getattr(c, "text", "") for c in result.content]
-    return any(DatabaseUnavailable.detail in t for t in texts)
 
 
 class InProcessMCPServer(AgentsMCPServer):
@@ -147,10 +145,9 @@ class InProcessMCPServer(AgentsMCPServer):
         except MCPError:
             raise
         except Exception as exc:
-            outage = _database_outage(exc)
-            if outage is not None:
+            if _caused_by_outage(exc):
                 # The whole turn fails with 503 (see `_tool_failure`), not a tool error result.
-                raise DatabaseUnavailable() from exc
+                raise ToolOutage() from exc
             # As the MCP server answers a client: the error becomes an error result the model
             # can read. A tool's own refusal ("Not authenticated") is not worth a log line.
             if not isinstance(exc, ToolError) or isinstance(exc, UnexpectedToolError):
@@ -162,8 +159,6 @@ class InProcessMCPServer(AgentsMCPServer):
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         if not isinstance(result, CallToolResult):
             raise RuntimeError(f"tool {tool_name} asked for input; in-process calls cannot")
-        if _is_database_outage(result):
-            raise DatabaseUnavailable()
         return result
 
     async def list_prompts(self) -> ListPromptsResult:

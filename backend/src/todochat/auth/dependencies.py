@@ -14,7 +14,6 @@ from todochat.logs import bind
 _bearer = HTTPBearer(auto_error=False, description="A JWT from sign-in or from Better Auth.")
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
 async def get_token_verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier

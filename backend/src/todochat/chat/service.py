@@ -1,90 +1,64 @@
-"""One stateless chat turn: three short units of work around the model, none held while it
-thinks. (1) check the conversation, read the last messages, store the user's message;
-(2) the agent runs, each tool call in its own unit of work; (3) store the reply with its tool
-calls. Any instance can serve any turn; nothing lives in memory between turns.
+"""One stateless chat turn: begin → run the agent → finish, around a turn ledger.
 
-With an Idempotency-Key, (1) also claims the key (with a lease) and (3) also stores the answer,
-each in the same transaction, so the key's record always tells how far the turn got. A repeat
-replays a finished turn, waits for a running one, and resumes one that was abandoned (its
-owner failed and released the lease, or died and the lease ran out). See idempotency.service.
+Three short units of work surround the model, none held while it thinks: (1) the ledger
+stores the user's message (and claims the Idempotency-Key); (2) the agent runs, each tool
+call in its own unit of work; (3) the ledger stores the reply with its tool calls (and the
+key's answer). Any instance can serve any turn; nothing lives in memory between turns.
+How keyed turns are replayed, waited for and resumed is the ledger's business (ledger.py).
+
+`chat_turn` answers when the turn is over; `stream_turn` begins the turn the same way, then
+runs the rest as a task of its own and hands its events over as they happen. The task does not
+depend on the client: a client that goes away mid-stream still gets its turn stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from agents import TResponseInputItem
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from todochat.agent.runner import AgentRuntime, ModelFailure, TurnResult
+from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
+from todochat.agent.runner import AgentRuntime, ModelFailure
+from todochat.chat.ledger import KeyedLedger, OpenTurn, Replay, TurnLedger
 from todochat.chat.schemas import ChatRequest, ChatResponse
-from todochat.conversations import service as conversation_service
-from todochat.conversations.schemas import MessageRead, ToolCall, TurnStart
 from todochat.db import Database
-from todochat.errors import DatabaseUnavailable, ModelUnavailable
-from todochat.idempotency import service as idempotency
-from todochat.idempotency.service import (
-    Claimed,
-    Finished,
-    IdempotencyKey,
-    IdempotencyKeyInUse,
-    Started,
-)
+from todochat.errors import AppError, DatabaseUnavailable, ModelUnavailable
+from todochat.idempotency.service import IdempotencyKey, IdempotencyKeyInUse
 from todochat.logs import bind
 
 log = logging.getLogger("todochat.chat")
 
-
-def history_as_input(history: list[MessageRead]) -> list[TResponseInputItem]:
-    """Stored messages as model input; earlier tool calls stay visible, paired by call id."""
-    items: list[TResponseInputItem] = []
-    for message in history:
-        if message.role == "user":
-            items.append({"role": "user", "content": message.content})
-            continue
-        for call in message.tool_calls or []:
-            items.append(
-                {
-                    "type": "function_call",
-                    "call_id": call.id,
-                    "name": call.name,
-                    "arguments": json.dumps(call.arguments),
-                }
-            )
-            items.append(
-                {
-                    "type": "function_call_output",
-                    "call_id": call.id,
-                    "output": json.dumps(call.result),
-                }
-            )
-        items.append({"role": "assistant", "content": message.content})
-    return items
+INTERNAL_ERROR = "Internal server error"
 
 
 @dataclass(frozen=True)
-class _Lease:
-    """This request's hold on a keyed turn."""
+class Completed:
+    """A streamed turn's end: the answer, as the JSON turn would have given it."""
 
-    key: IdempotencyKey
-    request_hash: str
-    record_id: int
-    owner: str
-    resumed: bool = False
+    response: ChatResponse
 
 
 @dataclass(frozen=True)
-class _Replay:
-    body: ChatResponse
+class Failed:
+    """A streamed turn that failed after it began: what the JSON turn's error would say."""
+
+    detail: str
 
 
-def _count(runtime: AgentRuntime, outcome: str) -> None:
-    if runtime.metrics is not None:
-        runtime.metrics.chat_turns.labels(outcome).inc()
+@dataclass(frozen=True)
+class Heartbeat:
+    """Nothing happened for a while; the stream says it is alive."""
+
+
+StreamEvent = StepStarted | TextDelta | ToolStarted | ToolFinished | Completed | Failed | Heartbeat
+
+
+@dataclass(frozen=True)
+class StreamedTurn:
+    conversation_id: int
+    events: AsyncIterator[StreamEvent]
 
 
 async def chat_turn(
@@ -96,47 +70,103 @@ async def chat_turn(
     history_limit: int,
     idempotency_key: IdempotencyKey | None = None,
 ) -> ChatResponse:
-    started = time.perf_counter()
+    ledger = _ledger(db, user_id, request, history_limit, idempotency_key)
+    turn = await _begin(runtime, ledger, idempotency_key)
+    if isinstance(turn, Replay):
+        return turn.response
+    return await _complete(runtime, ledger, turn)
+
+
+async def stream_turn(
+    *,
+    db: Database,
+    runtime: AgentRuntime,
+    user_id: str,
+    request: ChatRequest,
+    history_limit: int,
+    heartbeat_s: float,
+    idempotency_key: IdempotencyKey | None = None,
+) -> StreamedTurn:
+    """Begin the turn (its errors are the caller's, before any byte is sent), then stream it."""
+    ledger = _ledger(db, user_id, request, history_limit, idempotency_key)
+    turn = await _begin(runtime, ledger, idempotency_key)
+    if isinstance(turn, Replay):
+        return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
+    queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
+    runtime.detach(_stream(runtime, ledger, turn, queue))
+    return StreamedTurn(turn.conversation_id, _follow(queue, heartbeat_s))
+
+
+def _ledger(
+    db: Database,
+    user_id: str,
+    request: ChatRequest,
+    history_limit: int,
+    key: IdempotencyKey | None,
+) -> TurnLedger:
+    if key is None:
+        return TurnLedger(db=db, user_id=user_id, request=request, history_limit=history_limit)
+    return KeyedLedger(
+        db=db, user_id=user_id, request=request, history_limit=history_limit, key=key
+    )
+
+
+async def _begin(
+    runtime: AgentRuntime, ledger: TurnLedger, key: IdempotencyKey | None
+) -> OpenTurn | Replay:
     try:
-        lease: _Lease | None = None
-        if idempotency_key is None:
-            turn = await conversation_service.start_turn(
-                db=db,
-                user_id=user_id,
-                conversation_id=request.conversation_id,
-                message=request.message,
-                history_limit=history_limit,
+        turn = await ledger.begin()
+    except Exception as exc:
+        _count(runtime, _outcome(exc))
+        raise
+    if isinstance(turn, Replay):
+        if key is not None:
+            key.mark_replayed()
+        _count(runtime, "replayed")
+    return turn
+
+
+async def _complete(
+    runtime: AgentRuntime,
+    ledger: TurnLedger,
+    turn: OpenTurn,
+    on_event: EventSink | None = None,
+) -> ChatResponse:
+    """The agent's part of a begun turn, and its outcome written to the ledger."""
+    started = time.perf_counter()
+    bind(conversation_id=turn.conversation_id)
+    try:
+        async with ledger:
+            try:
+                result = await runtime.run_turn(
+                    user_id=ledger.user_id,
+                    history=turn.history,
+                    message=ledger.request.message,
+                    effect_scope=turn.effect_scope,
+                    on_event=on_event,
+                )
+            except ModelFailure as failure:
+                log.error(
+                    "model upstream failed",
+                    extra={
+                        "operation": "chat.model",
+                        "outcome": "model_error",
+                        "error_type": failure.reason,
+                        "tool_calls": len(failure.tool_calls),
+                    },
+                )
+                await ledger.fail(turn, failure.tool_calls)
+                raise ModelUnavailable() from failure
+            response = ChatResponse(
+                conversation_id=turn.conversation_id,
+                response=result.reply,
+                tool_calls=result.tool_calls,
             )
-        else:
-            claimed = await _claim_turn(
-                db=db,
-                user_id=user_id,
-                request=request,
-                key=idempotency_key,
-                history_limit=history_limit,
-            )
-            if isinstance(claimed, _Replay):
-                idempotency_key.mark_replayed()
-                _count(runtime, "replayed")
-                return claimed.body
-            turn, lease = claimed
-        answer = await _run_turn(
-            db=db, runtime=runtime, user_id=user_id, request=request, turn=turn, lease=lease
-        )
-    except ModelUnavailable:
-        _count(runtime, "model_error")
-        raise
-    except DatabaseUnavailable:
-        _count(runtime, "db_error")
-        raise
-    except IdempotencyKeyInUse:
-        _count(runtime, "busy")
-        raise
-    except Exception:
-        _count(runtime, "error")
+            await ledger.finish(turn, response)
+    except Exception as exc:
+        _count(runtime, _outcome(exc))
         raise
     _count(runtime, "ok")
-    result, response = answer
     log.info(
         "chat turn",
         extra={
@@ -147,224 +177,69 @@ async def chat_turn(
             "tool_ms": round(result.tool_ms, 2),
             "model_calls": result.model_calls,
             "tool_calls": len(result.tool_calls),
-            "resumed": lease is not None and lease.resumed,
+            "resumed": turn.resumed,
+            "streamed": on_event is not None,
         },
     )
     return response
 
 
-async def _run_turn(
-    *,
-    db: Database,
+async def _stream(
     runtime: AgentRuntime,
-    user_id: str,
-    request: ChatRequest,
-    turn: TurnStart,
-    lease: _Lease | None,
-) -> tuple[TurnResult, ChatResponse]:
-    bind(conversation_id=turn.conversation_id)
+    ledger: TurnLedger,
+    turn: OpenTurn,
+    queue: asyncio.Queue[StreamEvent],
+) -> None:
+    """A streamed turn's task: the same completion as a JSON turn, its end put on the queue."""
     try:
-        result = await runtime.run_turn(
-            user_id=user_id,
-            history=history_as_input(turn.history),
-            message=request.message,
-            effect_scope=f"{lease.key.key}:{lease.request_hash}" if lease else None,
-        )
-    except ModelFailure as failure:
+        response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
+    except AppError as exc:
+        queue.put_nowait(Failed(exc.detail))
+    except Exception as exc:
+        # What the JSON turn's 500 would be; the type and place are logged, never shown.
         log.error(
-            "model upstream failed",
-            extra={
-                "operation": "chat.model",
-                "outcome": "model_error",
-                "error_type": failure.reason,
-                "tool_calls": len(failure.tool_calls),
-            },
+            "streamed turn failed",
+            extra={"operation": "chat.stream", "error_type": type(exc).__name__},
         )
-        # Keep the conversation consistent: what the tools already did is recorded with it,
-        # and the key is let go so that the client's retry resumes this turn.
-        await _store_failure(db=db, user_id=user_id, turn=turn, failure=failure, lease=lease)
-        raise ModelUnavailable() from failure
-    except Exception:
-        if lease is not None:
-            await _release_quietly(db=db, user_id=user_id, lease=lease)
-        raise
-    response = ChatResponse(
-        conversation_id=turn.conversation_id,
-        response=result.reply,
-        tool_calls=[ToolCall.model_validate(c) for c in result.tool_calls],
-    )
-    try:
-        await _store_reply(
-            db=db, user_id=user_id, turn=turn, result=result, response=response, lease=lease
-        )
-    except DatabaseUnavailable:
-        if lease is not None:
-            await _release_quietly(db=db, user_id=user_id, lease=lease)
-        raise
-    return result, response
+        queue.put_nowait(Failed(INTERNAL_ERROR))
+    else:
+        queue.put_nowait(Completed(response))
 
 
-async def _claim_turn(
-    *,
-    db: Database,
-    user_id: str,
-    request: ChatRequest,
-    key: IdempotencyKey,
-    history_limit: int,
-) -> tuple[TurnStart, _Lease] | _Replay:
-    """Claim the key and start the turn in one transaction, or replay, resume or wait."""
-    request_hash = key.fingerprint(request)
-    owner = idempotency.new_owner()
-    deadline = time.monotonic() + key.wait_s
-    pause = 0.05
-
-    async def work(session: AsyncSession) -> tuple[TurnStart, _Lease] | _Replay | None:
-        state = await idempotency.claim(
-            session, user_id=user_id, key=key, request_hash=request_hash, owner=owner
-        )
-        if isinstance(state, Finished):
-            return _Replay(ChatResponse.model_validate(state.body))
-        if isinstance(state, Claimed):
-            turn = await conversation_service.open_turn(
-                session,
-                user_id=user_id,
-                conversation_id=request.conversation_id,
-                message=request.message,
-                history_limit=history_limit,
-            )
-            await idempotency.save_progress(
-                session,
-                record_id=state.record_id,
-                user_id=user_id,
-                owner=owner,
-                conversation_id=turn.conversation_id,
-                message_id=turn.message_id,
-            )
-            return turn, _Lease(key, request_hash, state.record_id, owner)
-        assert isinstance(state, Started)
-        record = state.record
-        if not await idempotency.take_over(session, record=record, key=key, owner=owner):
-            return None  # its owner is still at work
-        assert record.id is not None
-        lease = _Lease(key, request_hash, record.id, owner, resumed=True)
-        if record.conversation_id is None or record.message_id is None:
-            return None  # cannot happen: progress is saved with the claim
-        log.warning(
-            "resuming an abandoned chat turn",
-            extra={"operation": "chat.resume", "conversation_id": record.conversation_id},
-        )
-        turn = await conversation_service.reopen_turn(
-            session,
-            user_id=user_id,
-            conversation_id=record.conversation_id,
-            message_id=record.message_id,
-            history_limit=history_limit,
-        )
-        return turn, lease
-
-    async def committed(session: AsyncSession) -> tuple[TurnStart, _Lease] | _Replay | None:
-        # Our claim is durable if the record names us as its owner.
-        record = await idempotency.get(session, user_id=user_id, key=key.key)
-        if record is None or record.lease_owner != owner or record.message_id is None:
-            return None
-        assert record.id is not None and record.conversation_id is not None
-        turn = await conversation_service.reopen_turn(
-            session,
-            user_id=user_id,
-            conversation_id=record.conversation_id,
-            message_id=record.message_id,
-            history_limit=history_limit,
-        )
-        return turn, _Lease(key, request_hash, record.id, owner)
-
+async def _follow(
+    queue: asyncio.Queue[StreamEvent], heartbeat_s: float
+) -> AsyncIterator[StreamEvent]:
     while True:
         try:
-            outcome = await db.run(work, resolve=committed)
-        except DatabaseUnavailable:
-            # The claim may have committed without our knowing: give it back, if it is ours.
-            await idempotency.release_quietly(
-                db, user_id=user_id, key=key.key, owner=owner, keep_trying_s=key.lease_s
-            )
-            raise
-        if outcome is not None:
-            return outcome
-        if time.monotonic() >= deadline:
-            raise IdempotencyKeyInUse()
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.5)
+            event = await asyncio.wait_for(queue.get(), heartbeat_s)
+        except TimeoutError:
+            yield Heartbeat()
+            continue
+        yield event
+        if isinstance(event, Completed | Failed):
+            return
 
 
-async def _store_reply(
-    *,
-    db: Database,
-    user_id: str,
-    turn: TurnStart,
-    result: TurnResult,
-    response: ChatResponse,
-    lease: _Lease | None,
-) -> None:
-    if lease is None:
-        await conversation_service.finish_turn(
-            db=db,
-            user_id=user_id,
-            conversation_id=turn.conversation_id,
-            reply=result.reply,
-            tool_calls=result.tool_calls,
-        )
-        return
-
-    async def work(session: AsyncSession) -> bool:
-        await conversation_service.add_reply(
-            session,
-            user_id=user_id,
-            conversation_id=turn.conversation_id,
-            reply=result.reply,
-            tool_calls=result.tool_calls,
-        )
-        await idempotency.finish(
-            session,
-            record_id=lease.record_id,
-            user_id=user_id,
-            owner=lease.owner,
-            status_code=200,
-            body=response.model_dump(mode="json"),
-        )
-        return True
-
-    async def committed(session: AsyncSession) -> bool | None:
-        record = await idempotency.get(session, user_id=user_id, key=lease.key.key)
-        if record is None or record.status != "finished":
-            return None
-        return True if record.request_hash == lease.request_hash else None
-
-    await db.run(work, resolve=committed)
+async def _replayed(response: ChatResponse) -> AsyncIterator[StreamEvent]:
+    """A finished turn told again as a stream: its tool calls, then its reply."""
+    yield StepStarted()
+    for call in response.tool_calls:
+        yield ToolStarted(call_id=call.id, name=call.name, arguments=call.arguments)
+        yield ToolFinished(call=call)
+    yield TextDelta(text_id="replay", delta=response.response)
+    yield Completed(response)
 
 
-async def _store_failure(
-    *, db: Database, user_id: str, turn: TurnStart, failure: ModelFailure, lease: _Lease | None
-) -> None:
-    async def work(session: AsyncSession) -> None:
-        await conversation_service.add_reply(
-            session,
-            user_id=user_id,
-            conversation_id=turn.conversation_id,
-            reply=ModelUnavailable.detail,
-            tool_calls=failure.tool_calls,
-        )
-        if lease is not None:
-            await idempotency.release(
-                session, user_id=user_id, key=lease.key.key, owner=lease.owner
-            )
-
-    try:
-        await db.run(work)
-    except DatabaseUnavailable:
-        if lease is not None:
-            await _release_quietly(db=db, user_id=user_id, lease=lease)
-        raise
+def _outcome(exc: Exception) -> str:
+    if isinstance(exc, ModelUnavailable):
+        return "model_error"
+    if isinstance(exc, DatabaseUnavailable):
+        return "db_error"
+    if isinstance(exc, IdempotencyKeyInUse):
+        return "busy"
+    return "error"
 
 
-async def _release_quietly(*, db: Database, user_id: str, lease: _Lease) -> None:
-    await idempotency.release_quietly(
-        db, user_id=user_id, key=lease.key.key, owner=lease.owner, keep_trying_s=lease.key.lease_s
-    )
+def _count(runtime: AgentRuntime, outcome: str) -> None:
+    if runtime.metrics is not None:
+        runtime.metrics.chat_turns.labels(outcome).inc()

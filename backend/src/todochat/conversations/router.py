@@ -22,7 +22,7 @@ async def list_conversations(
     limit: Annotated[int, Query(ge=1, le=200, description="At most this many.")] = 50,
 ) -> list[ConversationRead]:
     """List the user's conversations, most recently active first."""
-    return await service.list_conversations(db=db, user_id=user.id, limit=limit)
+    return await db.run(service.list_conversations, user_id=user.id, limit=limit)
 
 
 @router.get("/{conversation_id}/messages", responses=error_responses(401, 403, 404, 422, 503))
@@ -36,6 +36,10 @@ async def list_messages(
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 500,
 ) -> list[MessageRead]:
     """A conversation's messages, oldest first, each with its tool calls."""
-    return await service.list_messages(
-        db=db, user_id=user.id, conversation_id=conversation_id, after_id=after, limit=limit
+    return await db.run(
+        service.list_messages,
+        user_id=user.id,
+        conversation_id=conversation_id,
+        after_id=after,
+        limit=limit,
     )

@@ -1,14 +1,12 @@
-"""Conversations and their messages: the chat's persistence, in short units of work."""
+"""Conversations and their messages: the chat's persistence. Each function runs inside the
+caller's unit of work (`Database.run`), which commits."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.conversations import repository
-from todochat.conversations.schemas import ConversationRead, MessageRead, TurnStart
-from todochat.db import Database
+from todochat.conversations.schemas import ConversationRead, MessageRead, ToolCall, TurnStart
 from todochat.errors import NotFound
 from todochat.logs import timed
 from todochat.models import Conversation, utcnow
@@ -26,7 +24,8 @@ async def _owned(session: AsyncSession, *, user_id: str, conversation_id: int) -
     return conversation
 
 
-async def open_turn(
+@timed("conversations.start_turn")
+async def start_turn(
     session: AsyncSession,
     *,
     user_id: str,
@@ -34,8 +33,7 @@ async def open_turn(
     message: str,
     history_limit: int,
 ) -> TurnStart:
-    """Inside a unit of work: find or create the conversation, read its recent history, store
-    the user's message."""
+    """Find or create the conversation, read its recent history, store the user's message."""
     now = utcnow()
     if conversation_id is None:
         cid = await repository.create(session, user_id=user_id, at=now)
@@ -55,7 +53,8 @@ async def open_turn(
     return TurnStart(conversation_id=cid, message_id=message_id, history=history)
 
 
-async def reopen_turn(
+@timed("conversations.resume_turn")
+async def resume_turn(
     session: AsyncSession,
     *,
     user_id: str,
@@ -63,8 +62,7 @@ async def reopen_turn(
     message_id: int,
     history_limit: int,
 ) -> TurnStart:
-    """Inside a unit of work: a turn whose user message is stored already, with the history
-    that preceded that message."""
+    """A turn whose user message is stored already, with the history that preceded it."""
     await _owned(session, user_id=user_id, conversation_id=conversation_id)
     rows = await repository.recent_messages(
         session,
@@ -80,100 +78,51 @@ async def reopen_turn(
     )
 
 
-async def add_reply(
+@timed("conversations.finish_turn")
+async def finish_turn(
     session: AsyncSession,
     *,
     user_id: str,
     conversation_id: int,
     reply: str,
-    tool_calls: list[dict[str, Any]],
+    tool_calls: list[ToolCall],
 ) -> MessageRead:
-    """Inside a unit of work: store the assistant's reply with the tool calls it made."""
+    """Store the assistant's reply with the tool calls it made."""
     now = utcnow()
+    stored = [call.model_dump(mode="json") for call in tool_calls] or None
     message_id = await repository.insert_message(
         session,
         user_id=user_id,
         conversation_id=conversation_id,
         role="assistant",
         content=reply,
-        tool_calls=tool_calls or None,
+        tool_calls=stored,
         at=now,
     )
     await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
-    return MessageRead.model_validate(
-        {
-            "id": message_id,
-            "role": "assistant",
-            "content": reply,
-            "tool_calls": tool_calls or None,
-            "created_at": now,
-        }
+    return MessageRead(
+        id=message_id,
+        role="assistant",
+        content=reply,
+        tool_calls=tool_calls or None,
+        created_at=now,
     )
 
 
-@timed("conversations.start_turn")
-async def start_turn(
-    *, db: Database, user_id: str, conversation_id: int | None, message: str, history_limit: int
-) -> TurnStart:
-    """Find or create the conversation, read its recent history, store the user's message."""
-
-    async def work(session: AsyncSession) -> TurnStart:
-        return await open_turn(
-            session,
-            user_id=user_id,
-            conversation_id=conversation_id,
-            message=message,
-            history_limit=history_limit,
-        )
-
-    return await db.run(work)
-
-
-@timed("conversations.finish_turn")
-async def finish_turn(
-    *,
-    db: Database,
-    user_id: str,
-    conversation_id: int,
-    reply: str,
-    tool_calls: list[dict[str, Any]],
-) -> MessageRead:
-    """Store the assistant's reply together with the tool calls it made."""
-
-    async def work(session: AsyncSession) -> MessageRead:
-        return await add_reply(
-            session,
-            user_id=user_id,
-            conversation_id=conversation_id,
-            reply=reply,
-            tool_calls=tool_calls,
-        )
-
-    return await db.run(work)
-
-
 @timed("conversations.list")
-async def list_conversations(*, db: Database, user_id: str, limit: int) -> list[ConversationRead]:
-    async def work(session: AsyncSession) -> list[ConversationRead]:
-        rows = await repository.list_for_user(session, user_id=user_id, limit=limit)
-        return [ConversationRead.model_validate(c) for c in rows]
-
-    return await db.run(work)
+async def list_conversations(
+    session: AsyncSession, *, user_id: str, limit: int
+) -> list[ConversationRead]:
+    rows = await repository.list_for_user(session, user_id=user_id, limit=limit)
+    return [ConversationRead.model_validate(c) for c in rows]
 
 
 @timed("conversations.messages")
 async def list_messages(
-    *, db: Database, user_id: str, conversation_id: int, after_id: int, limit: int
+    session: AsyncSession, *, user_id: str, conversation_id: int, after_id: int, limit: int
 ) -> list[MessageRead]:
-    async def work(session: AsyncSession) -> list[MessageRead]:
-        await _owned(session, user_id=user_id, conversation_id=conversation_id)
-        rows = await repository.messages_after(
-            session,
-            user_id=user_id,
-            conversation_id=conversation_id,
-            after_id=after_id,
-            limit=limit,
-        )
-        return [MessageRead.model_validate(m) for m in rows]
-
-    return await db.run(work)
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    rows = await repository.messages_after(
+        session, user_id=user_id, conversation_id=conversation_id, after_id=after_id, limit=limit
+    )
+    return [MessageRead.model_validate(m) for m in rows]

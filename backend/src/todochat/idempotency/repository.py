@@ -104,7 +104,8 @@ async def restart_expired(
 async def take_lease(
     session: AsyncSession,
     *,
-    record: IdempotencyRecord,
+    user_id: str,
+    record_id: int,
     lease_owner: str,
     locked_until: datetime,
     now: datetime,
@@ -116,8 +117,8 @@ async def take_lease(
     result = await session.execute(
         sa.update(IdempotencyRecord)
         .where(
-            col(IdempotencyRecord.id) == record.id,
-            col(IdempotencyRecord.user_id) == record.user_id,
+            col(IdempotencyRecord.id) == record_id,
+            col(IdempotencyRecord.user_id) == user_id,
             col(IdempotencyRecord.status) == "started",
             lease_free,
         )

@@ -24,18 +24,17 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from fastapi import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.db import Database
 from todochat.errors import Conflict, Unprocessable
 from todochat.idempotency import repository
-from todochat.models import IdempotencyRecord, utcnow
+from todochat.models import utcnow
 
 log = logging.getLogger("todochat.idempotency")
 T = TypeVar("T")
@@ -61,8 +60,9 @@ class IdempotencyKey:
     ttl_s: float = 24 * 3600
     wait_s: float = 10.0
     lease_s: float = 120.0
-    response: Response | None = None
+    # Called when the answer is a replay: the HTTP edge sets its header (dependencies.py).
     on_replay: Callable[[], None] | None = None
+    replayed: bool = False
 
     def fingerprint(self, body: BaseModel | dict[str, Any]) -> str:
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
@@ -70,8 +70,7 @@ class IdempotencyKey:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def mark_replayed(self) -> None:
-        if self.response is not None:
-            self.response.headers[REPLAYED_HEADER] = "true"
+        self.replayed = True
         if self.on_replay is not None:
             self.on_replay()
 
@@ -100,7 +99,11 @@ class Finished:
 
 @dataclass(frozen=True)
 class Started:
-    record: IdempotencyRecord = field(compare=False)
+    """A multi-step request under way (or abandoned) with its progress so far."""
+
+    record_id: int
+    conversation_id: int | None
+    message_id: int | None
 
 
 async def claim(
@@ -148,17 +151,18 @@ async def claim(
         raise IdempotencyKeyReused()
     if record.status == "finished":
         return Finished(record.response_status or 200, record.response_body)
-    return Started(record)
+    return Started(record.id, record.conversation_id, record.message_id)
 
 
 async def take_over(
-    session: AsyncSession, *, record: IdempotencyRecord, key: IdempotencyKey, owner: str
+    session: AsyncSession, *, user_id: str, record_id: int, key: IdempotencyKey, owner: str
 ) -> bool:
-    """Take a started record whose lease was released or ran out."""
+    """Take a started record whose lease was released or ran out; False while it is held."""
     now = utcnow()
     return await repository.take_lease(
         session,
-        record=record,
+        user_id=user_id,
+        record_id=record_id,
         lease_owner=owner,
         locked_until=now + timedelta(seconds=key.lease_s),
         now=now,
@@ -254,8 +258,21 @@ async def release_quietly(
     task.add_done_callback(_pending_releases.discard)
 
 
-async def get(session: AsyncSession, *, user_id: str, key: str) -> IdempotencyRecord | None:
-    return await repository.get(session, user_id=user_id, key=key)
+async def progress(session: AsyncSession, *, user_id: str, key: str, owner: str) -> Started | None:
+    """The record's progress if `owner` holds its lease (did our claim commit?), else None."""
+    record = await repository.get(session, user_id=user_id, key=key)
+    if record is None or record.lease_owner != owner or record.status != "started":
+        return None
+    assert record.id is not None
+    return Started(record.id, record.conversation_id, record.message_id)
+
+
+async def is_finished(session: AsyncSession, *, user_id: str, key: str, request_hash: str) -> bool:
+    """Whether the request stands answered (did our finishing commit?)."""
+    record = await repository.get(session, user_id=user_id, key=key)
+    return (
+        record is not None and record.status == "finished" and record.request_hash == request_hash
+    )
 
 
 # --- one-transaction operations --------------------------------------------------------------
@@ -302,7 +319,7 @@ async def run_once(
             return None
         return load(record.response_body), False
 
-    value, replayed = await db.run(work, resolve=committed)
+    value, replayed = await db.run_resolving(work, committed)
     if replayed:
         key.mark_replayed()
     return value

@@ -85,7 +85,7 @@ class HttpMCP:
         self.verifier = BearerTokenVerifier(token_verifier)
         self.security = TransportSecurityMiddleware(transport_security(settings))
         self.server: MCPServer = create_mcp_server(
-            database=database, identity=identity_from_access_token
+            database=database, identity=identity_from_access_token, settings=settings
         )
         # Builds the session manager; the Starlette app it returns is not used, because auth,
         # errors and routing are ours (see `handle`).

@@ -22,6 +22,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from todochat import __version__
+from todochat.config import Settings
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import IdempotencyKey
@@ -74,9 +75,10 @@ def _meta_value(ctx: Context, name: str) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 255 else None
 
 
-def _effect_key(ctx: Context) -> IdempotencyKey | None:
+def _effect_key(ctx: Context, *, ttl_s: float) -> IdempotencyKey | None:
     key = _meta_value(ctx, EFFECT_META_KEY)
-    return IdempotencyKey(key=key, scope="tool add_task") if key else None
+    # One transaction per call (`run_once`): no lease and no waiting, only the key's lifetime.
+    return IdempotencyKey(key=key, scope="tool add_task", ttl_s=ttl_s) if key else None
 
 
 def _user_of(ctx: Context, identity: Identity) -> str:
@@ -108,7 +110,7 @@ TaskIdArg = Annotated[int, Field(ge=1, le=2**31 - 1, description="The task's num
 
 
 def create_mcp_server(
-    *, database: Database, identity: Identity, **server_options: Any
+    *, database: Database, identity: Identity, settings: Settings, **server_options: Any
 ) -> MCPServer:
     """Build one MCP server instance; `server_options` carry transport auth settings."""
     server: MCPServer = MCPServer(
@@ -162,7 +164,10 @@ def create_mcp_server(
         async def run() -> dict[str, Any]:
             data = TaskCreate(title=title, description=description)
             task = await task_service.create_task(
-                db=database, user_id=user_id, data=data, idempotency_key=_effect_key(ctx)
+                db=database,
+                user_id=user_id,
+                data=data,
+                idempotency_key=_effect_key(ctx, ttl_s=settings.idempotency_ttl_s),
             )
             return _summary(task, "created")
 

@@ -15,11 +15,11 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from todochat.auth.tokens import Principal, TokenVerifier
-from todochat.cli import migrate
 from todochat.config import Settings
 from todochat.db import Database, create_engine
 from todochat.errors import InvalidToken
 from todochat.mcp.server import Identity, create_mcp_server
+from todochat.migrate import migrate
 
 log = logging.getLogger("todochat.mcp")
 
@@ -69,7 +69,9 @@ async def serve(settings: Settings, token: str) -> None:
         ) from None
     database = Database(create_engine(settings))
     try:
-        server = create_mcp_server(database=database, identity=token_identity(principal))
+        server = create_mcp_server(
+            database=database, identity=token_identity(principal), settings=settings
+        )
         log.info("serving the task tools on stdio", extra={"user_id": principal.id})
         await server.run_stdio_async()
     finally:

@@ -7,7 +7,11 @@ Tests can instead queue scripted replies, make it stall, fail with a status, or 
 connection mid-answer, for every call or (as script entries: `fail()`, `stall()`, `drop()`)
 for one call. It counts calls and the time it spent answering.
 
-Run standalone: `python -m bench.fake_upstream --port 9100 --delay 0.5`.
+A request with `"stream": true` is answered as chat-completion chunks (Server-Sent Events): a
+text in word-sized pieces, `first_token_s` before the first and `token_gap_s` between the
+others; a tool call as one chunk per call.
+
+Run standalone: `python -m fakes.openai_upstream --port 9100 --delay 0.5`.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +81,9 @@ class Behaviour:
     # Wall time of each answer (arrival to reply), so a benchmark can tell the delay it asked
     # for from the time the fake really took.
     service_s: list[float] = field(default_factory=list)
+    # Streamed answers: the wait before the first piece of text, and between pieces.
+    first_token_s: float = 0.0
+    token_gap_s: float = 0.0
 
 
 def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +197,35 @@ class FakeUpstream:
             return StreamingResponse(broken(), media_type="application/json")
         if reply is None:
             reply = default_policy(body.get("messages", []))
-        return JSONResponse(_completion(body.get("model", "fake-model"), reply))
+        completion = _completion(body.get("model", "fake-model"), reply)
+        if body.get("stream"):
+            return StreamingResponse(self._chunks(completion), media_type="text/event-stream")
+        return JSONResponse(completion)
+
+    async def _chunks(self, completion: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The completion as a chat-completions stream, as OpenAI sends one."""
+        b = self.behaviour
+        choice = completion["choices"][0]
+        message = choice["message"]
+        base = {k: completion[k] for k in ("id", "created", "model")}
+        base["object"] = "chat.completion.chunk"
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+            body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return b"data: " + json.dumps({**body, **extra}).encode() + b"\n\n"
+
+        yield chunk({"role": "assistant", "content": ""})
+        for index, call in enumerate(message.get("tool_calls") or []):
+            yield chunk({"tool_calls": [{"index": index, **call}]})
+        if message.get("content"):
+            await asyncio.sleep(b.first_token_s)
+            for number, piece in enumerate(re.findall(r"\S+\s*", message["content"])):
+                if number and b.token_gap_s:
+                    await asyncio.sleep(b.token_gap_s)
+                yield chunk({"content": piece})
+        yield chunk({}, choice["finish_reason"])
+        yield b"data: " + json.dumps({**base, "choices": [], "usage": completion["usage"]}).encode()
+        yield b"\n\ndata: [DONE]\n\n"
 
     def start(self) -> FakeUpstream:
         config = uvicorn.Config(

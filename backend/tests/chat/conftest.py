@@ -1,0 +1,110 @@
+"""Fixtures of the chat tests: the app served over real HTTP, and the AI SDK's own reader."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from todochat.config import Settings
+from todochat.main import create_app
+
+AI_SDK_DIR = Path(__file__).parent / "ai_sdk"
+
+Reader = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[str]:
+    """The app behind a real uvicorn on 127.0.0.1, in this event loop; yields its base URL."""
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(300):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.02)
+        assert server.started, "uvicorn did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+def _install_ai_sdk() -> str | None:
+    """`npm ci` from the committed lock, once per change of the lock; None, or why not."""
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if npm is None or node is None:
+        return "node and npm are needed for the AI SDK reader"
+    stamp = AI_SDK_DIR / "node_modules" / ".installed-lock"
+    lock = (AI_SDK_DIR / "package-lock.json").read_text()
+    with open(AI_SDK_DIR / ".npm-ci.lock", "w") as guard:
+        # Test workers may start at once; one installs, the others wait for it.
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == lock:
+            return None
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=AI_SDK_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            return f"npm ci failed: {done.stderr[-2000:]}"
+        stamp.write_text(lock)
+    return None
+
+
+@pytest.fixture(scope="session")
+def ai_sdk_reader() -> Reader:
+    """Reads a streamed turn with the `ai` package (read_stream.mjs); never skipped in CI."""
+    problem = _install_ai_sdk()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+    async def read(
+        *,
+        api: str,
+        token: str,
+        message: str,
+        conversation_id: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        request = {
+            "api": api,
+            "token": token,
+            "message": message,
+            "conversationId": conversation_id,
+            "idempotencyKey": idempotency_key,
+        }
+        process = await asyncio.create_subprocess_exec(
+            "node",
+            "read_stream.mjs",
+            cwd=AI_SDK_DIR,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), 60)
+        assert process.returncode == 0, err.decode()
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    return read
