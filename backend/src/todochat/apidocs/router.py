@@ -1,5 +1,5 @@
 """/docs: Swagger UI with its script, stylesheet and icon served by the app, so that it works with
-no internet and its Content-Security-Policy names no other host (decision D32)."""
+no internet and its Content-Security-Policy names no other host (decision D31)."""
 
 from __future__ import annotations
 

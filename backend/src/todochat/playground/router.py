@@ -1,7 +1,7 @@
 """/playground: one page to try the chat in a browser, the chat's counterpart of /docs.
 
 An HTML file, a script and a stylesheet from the package, no framework and nothing from another
-host; the page calls the same public API any client does (decision D32)."""
+host; the page calls the same public API any client does (decision D31)."""
 
 from __future__ import annotations
 
