@@ -58,6 +58,7 @@ function seconds(n) {
 // --- talking to the API --------------------------------------------------------------------------
 
 function userPath(rest) {
+  if (!state.session) throw new ApiError(401, EXPIRED); // signed out while a call was pending
   return `api/${encodeURIComponent(state.session.user.id)}${rest}`;
 }
 
