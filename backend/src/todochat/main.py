@@ -33,10 +33,16 @@ from todochat.logs import configure_logging
 from todochat.mcp.router import HttpMCP, mcp_routes
 from todochat.mcp.server import create_mcp_server, identity_from_meta
 from todochat.metrics import Metrics
-from todochat.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from todochat.middleware import (
+    AccessLogMiddleware,
+    BodySizeLimitMiddleware,
+    InternalErrorMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from todochat.playground.router import playground_router
 from todochat.ratelimit import RateLimiter
-from todochat.schemas import ErrorBody, problems
+from todochat.schemas import error_response, problems
 from todochat.tasks.router import router as tasks_router
 
 log = logging.getLogger("todochat")
@@ -138,19 +144,14 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def _error(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: object
-) -> JSONResponse:
-    body = ErrorBody(detail=detail, **extra).model_dump(exclude_none=True)  # type: ignore[arg-type]
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
         # A rate-limited route that fails later still tells the client its remaining budget.
         budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
-        return _error(exc.status_code, exc.detail, {**budget, **(exc.headers or {})} or None)
+        return error_response(
+            exc.status_code, exc.detail, {**budget, **(exc.headers or {})} or None
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -167,20 +168,20 @@ def _install_error_handlers(app: FastAPI) -> None:
             field = ".".join(str(p) for p in first.loc if p not in ("body", "query", "path"))
             detail = f"{field}: {first.msg}" if field else first.msg
         budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
-        return _error(422, detail, budget or None, errors=errors)
+        return error_response(422, detail, budget or None, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
             # FastAPI answers 400 when a JSON body is not even UTF-8; to a client that is the
             # same mistake as malformed JSON, which is 422 everywhere else.
-            return _error(422, _NOT_JSON)
+            return error_response(422, _NOT_JSON)
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             # Starlette names only the first route of the path; the answer must list them all.
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-        return _error(exc.status_code, detail, headers)
+        return error_response(exc.status_code, detail, headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -242,5 +243,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, on_finish=metrics.observe_request)
+    # Added innermost first: the request's context is the outermost, so every answer (a 500
+    # too) carries the request id and the security headers, and is logged.
+    app.add_middleware(InternalErrorMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(AccessLogMiddleware, observe=metrics.observe_request)
+    app.add_middleware(RequestContextMiddleware)
     return app

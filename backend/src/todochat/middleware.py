@@ -1,17 +1,19 @@
-"""Pure ASGI middleware: request id and access log, body size limit, security headers."""
+"""Pure ASGI middleware, one concern each, outermost first: the request's context (id and log
+context), the access log and request metrics, the security headers, the last-resort 500, and
+the body size limit."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todochat.logs import conversation_id_var, request_id_var, user_id_var
+from todochat.schemas import error_response
 
 access_log = logging.getLogger("todochat.access")
 
@@ -22,17 +24,18 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"geolocation=(), microphone=(), camera=()"),
 ]
-# JSON needs nothing. The pages (/docs, /playground) send their own policy, 'self' only.
 _CSP = b"content-security-policy"
+_CACHE_CONTROL = b"cache-control"
+# JSON needs nothing. The pages (/docs, /playground) send their own policy, 'self' only.
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 
+RequestObserver = Callable[[str, str, int, float], None]
 
-_INTERNAL_ERROR_BODY = b'{"detail":"Internal server error"}'
-_INTERNAL_ERROR_HEADERS = (
-    (b"content-type", b"application/json"),
-    (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
-)
-_INTERNAL_ERROR_START: Message = {"type": "http.response.start", "status": 500}
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def _where(exc: BaseException) -> str:
@@ -45,18 +48,12 @@ def _where(exc: BaseException) -> str:
     return f"{tb.tb_frame.f_globals.get('__name__', '?')}:{tb.tb_lineno}"
 
 
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
-
-
 class RequestContextMiddleware:
-    """Assigns the request id, echoes it, adds security headers and writes the access log."""
+    """Gives each request an id (the client's `X-Request-ID` if sane), echoes it, and binds it
+    (and later the user and conversation) to the log records of the request."""
 
-    def __init__(self, app: ASGIApp, *, on_finish: Any = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.on_finish = on_finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,47 +61,51 @@ class RequestContextMiddleware:
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = (
-            incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else (uuid.uuid4().hex)
+            incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         )
         tokens = (
             request_id_var.set(request_id),
             user_id_var.set(None),
             conversation_id_var.set(None),
         )
-        started = time.perf_counter()
-        status = 500
-        started_flag = [False]
+        echoed = (b"x-request-id", request_id.encode("latin-1"))
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                started_flag[0] = True
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                headers.extend(SECURITY_HEADERS)
-                if not any(name.lower() == _CSP for name, _ in headers):
-                    headers.append((_CSP, _API_CSP))
-                if not any(name.lower() == b"cache-control" for name, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", []), echoed]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception as exc:
-            # Handled here, not re-raised: Starlette's outermost middleware would hand it to the
-            # server, which logs a stack trace. We log the type and the place, nothing more.
-            status = 500
-            access_log.error(
-                "unhandled error",
-                extra={"error_type": type(exc).__name__, "where": _where(exc)},
-            )
-            if not started_flag[0]:
-                await send_wrapper(
-                    {**_INTERNAL_ERROR_START, "headers": list(_INTERNAL_ERROR_HEADERS)}
-                )
-                await send_wrapper({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(tokens[0])
+            user_id_var.reset(tokens[1])
+            conversation_id_var.reset(tokens[2])
+
+
+class AccessLogMiddleware:
+    """One log line and one metrics observation per request: method, route template, status,
+    duration."""
+
+    def __init__(self, app: ASGIApp, *, observe: RequestObserver | None = None) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             route = _route_template(scope)
@@ -118,11 +119,64 @@ class RequestContextMiddleware:
                     "duration_ms": duration_ms,
                 },
             )
-            if self.on_finish is not None:
-                self.on_finish(scope["method"], route, status, duration_ms / 1000)
-            request_id_var.reset(tokens[0])
-            user_id_var.reset(tokens[1])
-            conversation_id_var.reset(tokens[2])
+            if self.observe is not None:
+                self.observe(scope["method"], route, status, duration_ms / 1000)
+
+
+class SecurityHeadersMiddleware:
+    """Headers every answer carries; a response's own CSP or Cache-Control wins."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(SECURITY_HEADERS)
+                if _CSP not in present:
+                    headers.append((_CSP, _API_CSP))
+                if _CACHE_CONTROL not in present:
+                    headers.append((_CACHE_CONTROL, b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
+
+
+class InternalErrorMiddleware:
+    """The last resort: an exception nobody handled becomes a JSON 500, logged by type and
+    place. Handled here, not re-raised: Starlette's outermost middleware would hand it to the
+    server, which logs a stack trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            access_log.error(
+                "unhandled error", extra={"error_type": type(exc).__name__, "where": _where(exc)}
+            )
+            if not started:
+                await error_response(500, "Internal server error")(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:
@@ -143,7 +197,7 @@ class BodySizeLimitMiddleware:
             except ValueError:
                 too_big = True
             if too_big:
-                await self._reject(send)
+                await self._reject(scope, receive, send)
                 return
         received = 0
         response_started = False
@@ -167,10 +221,10 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not response_started:
-                await self._reject(send)
+                await self._reject(scope, receive, send)
 
-    async def _reject(self, send: Send) -> None:
-        await _send_json(send, 413, _TooLarge.message(self.max_bytes))
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await error_response(413, _TooLarge.message(self.max_bytes))(scope, receive, send)
 
 
 class _TooLarge(HTTPException):
@@ -183,18 +237,3 @@ class _TooLarge(HTTPException):
     @staticmethod
     def message(max_bytes: int) -> str:
         return f"Request body too large (max {max_bytes} bytes)"
-
-
-async def _send_json(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.responses import JSONResponse
 
 
 class FieldProblem(BaseModel):
@@ -30,3 +31,16 @@ def problems(raw: list[dict[str, Any]]) -> list[FieldProblem]:
         )
         for e in raw
     ]
+
+
+def error_response(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    errors: list[FieldProblem] | None = None,
+) -> JSONResponse:
+    """The one way an error is answered: `{"detail": ...}` (and `errors` for invalid input).
+    A response is also an ASGI app, so middleware answers with it too."""
+    body = ErrorBody(detail=detail, errors=errors).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)

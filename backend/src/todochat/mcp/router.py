@@ -24,7 +24,7 @@ from mcp.shared.auth import ProtectedResourceMetadata
 from pydantic import ValidationError
 from starlette.authentication import AuthCredentials
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -35,6 +35,7 @@ from todochat.errors import InvalidToken, NotAuthenticated
 from todochat.logs import bind
 from todochat.mcp.auth import BearerTokenVerifier
 from todochat.mcp.server import create_mcp_server, identity_from_access_token
+from todochat.schemas import error_response
 
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
@@ -70,10 +71,6 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
-
-
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 class HttpMCP:
@@ -127,7 +124,9 @@ class HttpMCP:
         if refused is None:
             return None
         status = refused.status_code
-        return _error(status, _REFUSALS.get(status, bytes(refused.body).decode() or "Bad request"))
+        return error_response(
+            status, _REFUSALS.get(status, bytes(refused.body).decode() or "Bad request")
+        )
 
     def _unauthorized(self, request: Request, exc: NotAuthenticated) -> Response:
         metadata = f'resource_metadata="{self.base_url(request)}{METADATA_PATH}{MCP_PATH}"'
@@ -136,7 +135,7 @@ class HttpMCP:
             if isinstance(exc, InvalidToken)
             else f"Bearer {metadata}"  # no credentials at all: no error code (RFC 6750 3.1)
         )
-        return _error(401, exc.detail, {"WWW-Authenticate": challenge})
+        return error_response(401, exc.detail, {"WWW-Authenticate": challenge})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -161,7 +160,7 @@ class HttpMCP:
             # Stateless: no session to DELETE, and never a server-initiated message, so no GET
             # stream either (the spec's answer for that is 405). An idle stream per client would
             # only hold a task and delay shutdown.
-            await _error(
+            await error_response(
                 405, "Send MCP requests with POST; this endpoint has no event stream", _ALLOW
             )(scope, receive, send)
             return
@@ -192,7 +191,7 @@ async def _metadata(request: Request) -> Response:
     try:
         metadata = mcp_http.resource_metadata(request)
     except ValidationError:  # only reachable with the host check off and a Host that is no URL
-        return _error(400, "Invalid Host header")
+        return error_response(400, "Invalid Host header")
     body: dict[str, Any] = metadata.model_dump(mode="json", exclude_none=True)
     return Response(json.dumps(body), media_type="application/json")
 
