@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # None means "by environment": on in development, off in production unless asked for.
     docs_enabled: bool | None = None
+    # The same for /playground, the page to try the chat in a browser.
+    playground_enabled: bool | None = None
     metrics_enabled: bool = True
     max_body_bytes: int = 1_048_576
     # The HTTP edge (edge.py, E1 in specs/decisions.md): a request head (request line and
@@ -173,6 +175,12 @@ class Settings(BaseSettings):
     def docs_on(self) -> bool:
         if self.docs_enabled is not None:
             return self.docs_enabled
+        return self.app_env != "production"
+
+    @property
+    def playground_on(self) -> bool:
+        if self.playground_enabled is not None:
+            return self.playground_enabled
         return self.app_env != "production"
 
     @property

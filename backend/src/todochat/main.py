@@ -19,6 +19,7 @@ from starlette.routing import Match
 
 from todochat import __version__
 from todochat.agent.runner import AgentRuntime
+from todochat.apidocs.router import docs_router
 from todochat.auth.router import router as auth_router
 from todochat.auth.tokens import TokenVerifier
 from todochat.chat.router import router as chat_router
@@ -39,6 +40,7 @@ from todochat.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from todochat.playground.router import playground_router
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import describe, error_response, problems
 from todochat.tasks.router import router as tasks_router
@@ -199,7 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "MCP's JSON-RPC, so it is not listed below."
         ),
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        # /docs is our own route (apidocs/), serving Swagger UI's files from the app.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
         # Starlette's slash redirect builds its Location from the Host header (an open redirect,
@@ -214,6 +217,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
     app.router.routes.extend(mcp_routes())
+    if docs:
+        app.include_router(docs_router(title=app.title, openapi_url="/openapi.json"))
+    if settings.playground_on:
+        app.include_router(playground_router())
 
     if settings.cors_origins:
         app.add_middleware(

@@ -35,8 +35,19 @@ PUBLIC = {
     # (decision D28). Its labels carry no user data (test_observability).
     ("GET", "/metrics"),
 }
-# Served by FastAPI itself, switched off in production (see test_hardening).
-DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Pages for a browser and their files, no data: the API docs and the playground, switched off
+# in production (see test_hardening). The playground's data comes from the routes attacked here.
+DOCS = {
+    "/openapi.json",
+    "/docs",
+    "/docs/swagger-ui-bundle.js",
+    "/docs/swagger-ui.css",
+    "/docs/favicon.png",
+    "/redoc",
+    "/playground",
+    "/playground/playground.js",
+    "/playground/playground.css",
+}
 # Parameter names that point at a user's object, and the owner's objects to aim them at.
 OBJECT_KINDS = ("task_id", "conversation_id")
 _PARAM = re.compile(r"{(\w+)}")
@@ -84,12 +95,12 @@ def _endpoints() -> list[Endpoint]:
     for context in iter_route_contexts(APP.routes):
         route = context.original_route
         path = context.path_format or ""
+        if path in DOCS:
+            continue
         if isinstance(route, APIRoute):
             for method in sorted(context.methods or ()):
                 operation = OPENAPI["paths"][path][method.lower()]
                 found.append(Endpoint(method, path, operation, route))
-        elif path in DOCS:
-            continue
         elif isinstance(route, Mount) or not context.methods:
             # A mounted app or an any-method endpoint (/mcp) is not in the OpenAPI document:
             # it is probed with a JSON POST.

@@ -1,12 +1,17 @@
 """Hardening (OWASP API8, API9, API4): security headers on every answer, errors without
-internals, CORS from an allowlist, /docs off in production, request and token size limits,
+internals, CORS from an allowlist, /docs and /playground off in production and loading nothing
+from another host, request and token size limits,
 and every route documenting the errors it can give."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -287,7 +292,7 @@ async def test_docs_follow_the_switch_and_are_off_by_default_in_production(
     running = await start_app(make_settings(database_url, **overrides))
     try:
         async with running.client() as client:
-            for path in ("/docs", "/openapi.json", "/redoc"):
+            for path in ("/docs", "/docs/swagger-ui-bundle.js", "/openapi.json", "/redoc"):
                 r = await client.get(path)
                 if docs_on and path != "/redoc":
                     assert r.status_code == 200
@@ -311,6 +316,110 @@ def test_docs_enabled_is_read_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("APP_ENV", "development")
     monkeypatch.setenv("DOCS_ENABLED", "false")
     assert Settings(_env_file=None).docs_on is False  # type: ignore[call-arg]
+
+
+# --- /playground ------------------------------------------------------------------------------
+
+PLAYGROUND_FILES = ("/playground", "/playground/playground.js", "/playground/playground.css")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "playground_on"),
+    [
+        ({}, True),
+        ({"playground_enabled": False}, False),
+        ({"app_env": "production"}, False),
+        ({"app_env": "production", "playground_enabled": True}, True),
+    ],
+    ids=["development", "switched-off", "production-default", "production-switched-on"],
+)
+async def test_the_playground_follows_the_switch_and_is_off_by_default_in_production(
+    database_url, overrides, playground_on
+) -> None:
+    running = await start_app(make_settings(database_url, **overrides))
+    try:
+        async with running.client() as client:
+            for path in PLAYGROUND_FILES:
+                r = await client.get(path)
+                if playground_on:
+                    assert r.status_code == 200, path
+                    assert r.headers["x-frame-options"] == "DENY"
+                else:
+                    assert r.status_code == 404, path
+                    assert_clean_error(r)
+    finally:
+        await running.stop()
+
+
+def test_playground_enabled_is_read_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("BETTER_AUTH_SECRET", TEST_SECRET)
+    assert Settings(_env_file=None).playground_on is False  # type: ignore[call-arg]
+    monkeypatch.setenv("PLAYGROUND_ENABLED", "true")
+    assert Settings(_env_file=None).playground_on is True  # type: ignore[call-arg]
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("PLAYGROUND_ENABLED", "false")
+    assert Settings(_env_file=None).playground_on is False  # type: ignore[call-arg]
+
+
+class _Page(HTMLParser):
+    """What a page loads (src, href) and the bodies of its inline scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[str] = []
+        self.inline_scripts: list[str] = []
+        self._in_inline_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.loads += [v for k, v in attrs if k in ("src", "href") and v]
+        self._in_inline_script = tag == "script" and "src" not in found
+        if self._in_inline_script:
+            self.inline_scripts.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_inline_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_inline_script:
+            self.inline_scripts[-1] += data
+
+
+def _directives(csp: str) -> dict[str, list[str]]:
+    parts = (p.split() for p in csp.split(";") if p.strip())
+    return {p[0]: p[1:] for p in parts}
+
+
+@pytest.mark.parametrize("page", ["/docs", "/playground"])
+async def test_the_pages_load_nothing_from_another_host_and_no_inline_script_but_their_own(
+    client, page
+) -> None:
+    r = await client.get(page)
+    assert r.status_code == 200
+    csp = _directives(r.headers["content-security-policy"])
+    assert csp["default-src"] == ["'none'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    parsed = _Page()
+    parsed.feed(r.text)
+    # Scripts: this origin, or an inline script whose exact hash the policy names.
+    hashes = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in parsed.inline_scripts
+    }
+    assert set(csp["script-src"]) == {"'self'", *hashes}
+    for sources in csp.values():
+        for source in sources:
+            assert source.startswith("'") or source == "data:", (page, source)
+    # Everything the page names is on this origin, and is served.
+    base = f"http://test{page}"
+    for link in parsed.loads:
+        url = urlsplit(urljoin(base, link))
+        if url.scheme == "data":
+            continue
+        assert (url.scheme, url.netloc) == ("http", "test"), (page, link)
+        assert (await client.get(url.path)).status_code == 200, (page, link)
+    assert len(parsed.loads) >= 2
 
 
 # --- size limits -----------------------------------------------------------------------------
