@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import mcp
 import uvicorn
-from mcp import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Tool
 
+import mcp
 import todochat
+from mcp import StdioServerParameters
 from tests.conftest import TEST_SECRET
 from todochat.config import Settings
 from todochat.main import create_app

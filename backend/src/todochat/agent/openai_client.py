@@ -8,7 +8,7 @@ each of a turn's model calls. For the bodies the Agents SDK sends (plain JSON: d
 strings, numbers) the transform only drops omitted arguments, which is what `create` does
 here before posting with the client's `_post`. Streaming keeps the SDK's own path. These are
 private APIs of the pinned minor release (see decision P4, and `python -m bench.openai_transform`).
-tests/test_chat_openai.py checks that the body sent is the one the transform would produce.
+tests/chat/test_chat_openai.py checks that the body sent is the one the transform would produce.
 """
 
 from __future__ import annotations

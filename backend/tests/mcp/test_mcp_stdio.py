@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mcp import MCPError
 from mcp.server.mcpserver.exceptions import ToolError
 
+from mcp import MCPError
 from tests.conftest import User, token_for
 from tests.mcp_support import (
     assert_tool_schemas,

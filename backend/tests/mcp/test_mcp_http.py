@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from mcp import MCPError
 
+from mcp import MCPError
 from tests.conftest import User, make_settings, start_app, token_for
 from tests.mcp_support import (
     LiveServer,
