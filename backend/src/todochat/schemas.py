@@ -53,8 +53,12 @@ def describe(problem: FieldProblem, *, skip: tuple[str, ...] = ()) -> str:
 # except tab, line feed and carriage return, NUL among them, which PostgreSQL cannot store; and
 # the surrogate code points, which only a lone JSON escape like "\ud800" can produce and which
 # no UTF-8 text can hold. One character class, so checking it is linear.
-BAD_CHARACTERS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff"
-TEXT_PATTERN = f"^[^{BAD_CHARACTERS}]*$"
+CONTROL_CHARACTERS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+BAD_CHARACTERS = CONTROL_CHARACTERS + r"\ud800-\udfff"
+# The JSON schema states the control characters only: validators whose regex engine works on
+# Unicode scalar values (Rust's, Go's) refuse a pattern that names surrogates, and no UTF-8
+# document can hold a lone one anyway.
+TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
 BAD_CHARACTERS_MESSAGE = "must not contain control characters or unpaired surrogates"
 _BAD_CHARACTER = re.compile(f"[{BAD_CHARACTERS}]")
 

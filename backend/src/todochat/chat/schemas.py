@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from todochat.conversations.schemas import ToolCall
-from todochat.schemas import BAD_CHARACTERS, Printable, has_bad_characters
+from todochat.schemas import CONTROL_CHARACTERS, Printable, has_bad_characters
 
 MAX_MESSAGE_CHARS = 10_000
 # What str.strip() removes. The schema of `message` says "no bad character, and at least one
@@ -14,7 +14,7 @@ MAX_MESSAGE_CHARS = 10_000
 # pattern matches in one pass.
 _WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _BLANK = "".join(c for c in _WHITESPACE if not has_bad_characters(c))
-MESSAGE_PATTERN = f"^[{_BLANK}]*[^{_WHITESPACE}{BAD_CHARACTERS}][^{BAD_CHARACTERS}]*$"
+MESSAGE_PATTERN = f"^[{_BLANK}]*[^{_WHITESPACE}{CONTROL_CHARACTERS}][^{CONTROL_CHARACTERS}]*$"
 
 
 class ChatRequest(BaseModel):

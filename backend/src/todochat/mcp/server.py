@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
@@ -150,14 +150,18 @@ class TaskToolServer(MCPServer):
     ) -> Any:
         declared = await self._declared_arguments(name)
         if declared is not None:
-            unknown = [k for k in arguments if k not in declared | UNDECLARED_ARGUMENTS]
+            accepted = declared | UNDECLARED_ARGUMENTS
+            unknown = [key for key in arguments if key not in accepted]
             if unknown:
                 # What REST says of an unknown field.
                 raise ToolError("; ".join(f"{key}: {_EXTRA_FORBIDDEN}" for key in unknown))
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            if isinstance(exc.__cause__, ValidationError):
+            # The SDK's refusal of the arguments (a crash inside a tool stays a crash).
+            if isinstance(exc.__cause__, ValidationError) and not isinstance(
+                exc, UnexpectedToolError
+            ):
                 raise ToolError(_in_our_words(exc.__cause__)) from exc.__cause__
             raise
 
