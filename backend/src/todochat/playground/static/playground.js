@@ -51,8 +51,12 @@ function clearNotice() {
   $("notice").textContent = "";
 }
 
+// Retry-After in words: "45 seconds", "3 minutes", "2 hours".
 function seconds(n) {
-  return n === 1 ? "1 second" : `${n} seconds`;
+  let [count, unit] = [n, "second"];
+  if (n >= 5400) [count, unit] = [Math.ceil(n / 3600), "hour"];
+  else if (n >= 90) [count, unit] = [Math.ceil(n / 60), "minute"];
+  return count === 1 ? `1 ${unit}` : `${count} ${unit}s`;
 }
 
 // --- talking to the API --------------------------------------------------------------------------
@@ -109,7 +113,8 @@ function explain(error, doing) {
         ? `You are sending messages faster than allowed. Please try again${wait}.`
         : `Too many attempts. Please try again${wait}.`;
     case 503: // the detail already says to try again; Retry-After says when
-      return error.retryAfter ? `${error.message} (Retry after ${seconds(error.retryAfter)}.)` : error.message;
+      if (!error.retryAfter) return error.message;
+      return `${error.message} (Retry after ${seconds(error.retryAfter)}.)`;
     default:
       return error.message;
   }
@@ -290,7 +295,8 @@ async function openConversation(id) {
 // --- the chat ------------------------------------------------------------------------------------
 
 function appendUserMessage(text) {
-  const item = el("li", { className: "message user" }, el("span", { className: "who" }, "You"), el("p", {}, text));
+  const who = el("span", { className: "who" }, "You");
+  const item = el("li", { className: "message user" }, who, el("p", {}, text));
   $("messages").append(item);
   item.scrollIntoView({ block: "nearest" });
   return item;
@@ -300,7 +306,8 @@ function appendUserMessage(text) {
 class Reply {
   constructor() {
     this.parts = el("div", { className: "parts" });
-    this.item = el("li", { className: "message assistant", "aria-busy": "true" }, el("span", { className: "who" }, "Assistant"), this.parts);
+    const who = el("span", { className: "who" }, "Assistant");
+    this.item = el("li", { className: "message assistant", "aria-busy": "true" }, who, this.parts);
     this.texts = new Map();
     this.tools = new Map();
     $("messages").append(this.item);
@@ -438,7 +445,8 @@ function drawJson(body, reply) {
 
 function idempotencyKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function send(event) {
@@ -449,7 +457,9 @@ async function send(event) {
   clearNotice();
   // The same message again after a lost answer reuses its key: the server replays, never redoes.
   const same = state.pending?.text === text && state.pending?.conversationId === state.conversationId;
-  const pending = same ? state.pending : { text, conversationId: state.conversationId, key: idempotencyKey() };
+  const pending = same
+    ? state.pending
+    : { text, conversationId: state.conversationId, key: idempotencyKey() };
   state.pending = pending;
   setBusy(true);
   box.value = "";
@@ -474,10 +484,15 @@ async function send(event) {
   }
   const reply = new Reply();
   try {
-    const isStream = (response.headers.get("Content-Type") ?? "").startsWith("text/event-stream");
-    const complete = isStream ? await readStream(response, reply) : (drawJson(await response.json(), reply), true);
-    if (complete) state.pending = null;
-    else {
+    let complete = true;
+    if ((response.headers.get("Content-Type") ?? "").startsWith("text/event-stream")) {
+      complete = await readStream(response, reply);
+    } else {
+      drawJson(await response.json(), reply);
+    }
+    if (complete) {
+      state.pending = null;
+    } else {
       reply.fail(CUT_OFF);
       box.value = text;
     }
