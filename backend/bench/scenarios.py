@@ -739,7 +739,8 @@ async def stream() -> dict[str, Any]:
     forwarding = [x for f in parts for x in f.forwarding]
     deltas = [len(t.deltas) for t in turns]
     out["turns_measured"] = len(parts)
-    # Counted as errors when a turn streamed to its end but its first text cannot be timed.
+    # Turns that streamed to their end but whose first text cannot be timed (no text, or no
+    # upstream record of it): the target is not met while there is one.
     out["turns_not_timed"] = len(turns) - len(parts)
     out["first_text_overhead_ms"] = _ms(overhead_s, 50, 95, 99, 100)
     out["first_text_ms"] = {
