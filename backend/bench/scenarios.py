@@ -1,7 +1,7 @@
-"""The six scenarios of issue 6. Each returns one JSON-able dict: the common fields
-(`scenario`, `concurrency`, `turns`, `errors`, `p50_ms`, `p95_ms`, `p99_ms`, `turns_per_s`),
-the figures of its target under `target`, and the context needed to judge them (CPU per turn,
-database connections, how busy the machine was)."""
+"""The six scenarios of issue 6, and `parse` of issue 11 (bench/parse.py). Each returns one
+JSON-able dict: the common fields (`scenario`, `concurrency`, `turns`, `errors`, `p50_ms`,
+`p95_ms`, `p99_ms`, `turns_per_s`), the figures of its target under `target`, and the context
+needed to judge them (CPU per turn, database connections, how busy the machine was)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from bench.harness import (
     load_average,
 )
 from bench.loadgen import Connection, RunResult, Step, bearer, closed_loop, json_body, percentile
+from bench.parse import parse
 
 # A realistic offline conversation: add, look, complete by name, delete by name. Each user
 # ends a cycle with no task left, so lists stay short however long the run (soak).
@@ -674,4 +675,5 @@ SCENARIOS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "long-history": long_history,
     "soak": soak,
     "db": db,
+    "parse": parse,
 }

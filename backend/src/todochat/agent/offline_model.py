@@ -795,17 +795,19 @@ _PAST_TENSE = re.compile(
     _FLAGS,
 )
 # "the plants are watered", "groceries bought", "the dentist has been called": the object
-# first, then the participle of the title's verb. "now", "already" and "finally" can stand
-# before the verb, be the verb, or follow it: each run of them is bounded (five words), or every
-# way of sharing a long run between the three would be tried.
+# first, then the participle of the title's verb: what follows the subject (the pattern below).
+# "now", "already" and "finally" can stand before the verb, be the verb, or follow it: each run
+# of them is bounded (five), or every way of sharing a long run between the three would be tried.
+# So what follows the subject has at most 22 words, and only the last 22 words are searched.
 _REPORT = re.compile(
-    r"^(?P<subject>.+?)(?<!\s)\s++(?:(?:is|are|was|were|has been|have been|had been|been|got|now|"
+    r"(?<!\s)\s++(?:(?:is|are|was|were|has been|have been|had been|been|got|now|"
     r"all|already|finally|just|also)\s++){0,5}(?P<verb>[a-z]++)"
     r"(?:\s++(?:out|off|up|down|away|back|in|over))?+"
     r"(?:\s++(?:now|too|already|as well|at last|"
     r"finally|today|yesterday|earlier|this morning)){0,5}+$",
     _FLAGS,
 )
+_REPORT_MAX_WORDS = 22
 
 _ADD_VERB = re.compile(
     r"^(?:add|put down|put|jot down|jot|note down|write down|pop|stick|throw|include)\b"
@@ -1043,7 +1045,10 @@ def _past_tense_intent(text: str) -> Intent | None:
 
 def _report_intent(text: str) -> Intent | None:
     """ "the plants are watered", "groceries bought": a statement that something got done."""
-    match = _REPORT.match(text)
+    words = text.rsplit(None, _REPORT_MAX_WORDS)
+    tail = len(words[0]) if len(words) > _REPORT_MAX_WORDS else 0
+    # The first place, after at least one character of subject, where the rest is a report.
+    match = _REPORT.search(text, max(tail, 1))
     if not match or _PERSON.match(text) or _NOT_A_COMMAND.search(text):
         return None
     verb = match["verb"].lower()
@@ -1051,7 +1056,7 @@ def _report_intent(text: str) -> Intent | None:
         (verb in _IRREGULAR_PAST or (len(verb) > 4 and verb.endswith("ed")))
         and verb not in _NOT_REPORTED
     )
-    if reports_done and keywords(match["subject"]):
+    if reports_done and keywords(text[: match.start()]):
         return Intent("complete", target=Target(query=text), soft=True)
     return None
 
@@ -1201,9 +1206,9 @@ _LIST_ONLY = re.compile(
 
 # "what do I have?", "what have I got on?": about the list without naming it.
 _WHAT_DO_I_HAVE = re.compile(
-    r"^what(?:'s|\s+is)?\s+(?:do|have|did|else\s+do)?\s*(?:i|we)\s+(?:have|got|get|got going)"
-    r"(?:\s+(?:on|to do|left|planned|going on|lined up|coming up))?"
-    r"(?:\s+(?:today|tonight|tomorrow|this week|now|right now))?$",
+    r"^what(?:'s|\s++is)?\s++(?:(?:do|have|did|else\s++do)\s*+)?(?:i|we)\s++"
+    r"(?:have|got|get|got going)(?:\s++(?:on|to do|left|planned|going on|lined up|coming up))?"
+    r"(?:\s++(?:today|tonight|tomorrow|this week|now|right now))?$",
     _FLAGS,
 )
 
