@@ -2,10 +2,11 @@
 
 Prints one JSON object a scenario on stdout, a line each; progress goes to stderr. Each
 scenario gets a fresh `todochat_bench` database (dropped afterwards) and its own server,
-started as users start it: `todochat serve --workers 2`, production settings.
+started as users start it: `todochat serve --workers 2`, production settings; `parse` times the
+offline model in-process and needs neither.
 
     make bench                      # every scenario, in under 10 minutes
-    make bench SCENARIO=overhead    # one of: overhead capacity offline long-history soak db stream
+    make bench SCENARIO=overhead    # overhead capacity offline long-history soak db stream parse
 
 BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres) is the
 administrative connection used to create and drop the bench database.

@@ -1,4 +1,5 @@
-"""The six scenarios of issue 6 and `stream` (issue 13). Each returns one JSON-able dict: the
+"""The six scenarios of issue 6, `parse` (issue 11, bench/parse.py) and `stream` (issue 13).
+Each returns one JSON-able dict: the
 common fields (`scenario`, `concurrency`, `turns`, `errors`, `p50_ms`, `p95_ms`, `p99_ms`,
 `turns_per_s`), the figures of its target under `target`, and the context needed to judge them
 (CPU per turn, database connections, how busy the machine was)."""
@@ -31,6 +32,7 @@ from bench.harness import (
     load_average,
 )
 from bench.loadgen import Connection, RunResult, Step, bearer, closed_loop, json_body, percentile
+from bench.parse import parse
 from bench.stream_turns import StreamTurn, StreamUser, first_text, is_complete
 
 # A realistic offline conversation: add, look, complete by name, delete by name. Each user
@@ -790,4 +792,5 @@ SCENARIOS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "soak": soak,
     "db": db,
     "stream": stream,
+    "parse": parse,
 }

@@ -33,7 +33,9 @@ R = TypeVar("R")
 
 # Attribute names whose values never reach a log line, whoever passes them in `extra`.
 _SENSITIVE = re.compile(r"pass(word)?|secret|token|authorization|api_?key|cookie", re.I)
-_JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
+# A token is looked for once per run of [\w-] characters, from its first "eyJ" (group 1 keeps what
+# comes before it): trying every "eyJ" of a long run would scan the run again each time.
+_JWT = re.compile(r"(?<![\w-])((?:(?!eyJ)[\w-])*+)eyJ[\w-]{5,}+\.[\w-]{5,}+\.[\w-]*+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
 # SQLAlchemy puts the statement (and, unless hidden, its parameters) into exception text.
 _SQL = re.compile(
@@ -45,7 +47,7 @@ _REDACTED = "[redacted]"
 
 def scrub(text: str) -> str:
     """Remove tokens and SQL from free text (exception messages, tracebacks)."""
-    text = _JWT.sub(_REDACTED, text)
+    text = _JWT.sub(lambda m: m.group(1) + _REDACTED, text)
     text = _BEARER.sub(lambda m: m.group(1) + _REDACTED, text)
     return _SQL.sub("[SQL redacted] ", text)
 

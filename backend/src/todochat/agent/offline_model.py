@@ -142,9 +142,14 @@ UNKNOWN = Intent("unknown")
 # Message clean-up
 # --------------------------------------------------------------------------------------------
 
-_FLAGS = re.IGNORECASE
+# No pattern here may backtrack without bound (specs/decisions.md): repeats that could
+# match the same text are possessive (`*+`, `++`), atomic (`(?>...)`) or bounded (`{0,5}`);
+# unanchored searches that begin with a whitespace run start only where the run starts
+# (`(?<!\s)`). DOTALL changes nothing on cleaned text, which has no line breaks, and keeps
+# `.+$` from failing, and so re-scanning, on raw text.
+_FLAGS = re.IGNORECASE | re.DOTALL
 _QUOTE_MAP = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-_TRAILING_PUNCT = re.compile(r"[\s.!?\u2026]+$")
+_TRAILING_PUNCT = re.compile(r"(?<![\s.!?\u2026])[\s.!?\u2026]++$")
 # Fillers are stripped from the front so "ok great, actually delete it" reads as "delete it".
 # Social openers are remembered: if nothing else is understood we still greet/thank back.
 _SOCIAL_FILLER = re.compile(
@@ -164,14 +169,15 @@ _PLAIN_FILLER = re.compile(
     r"i'?d like you to|i want you to|i would like you to|go ahead and|just)\b[\s,:;!.\-]*",
     _FLAGS,
 )
+# At most six trailing fillers are stripped: an unbounded chain is re-scanned from every start.
 _TRAILING_FILLER = re.compile(
-    r"(?:[\s,]+(?:please|pls|plz|thanks|thank you|thx|for me|if you can|if you could|"
-    r"if possible|when you get a chance|when you can))+$",
+    r"(?<![\s,])(?:[\s,]++(?:please|pls|plz|thanks|thank you|thx|for me|if you can|"
+    r"if you could|if possible|when you get a chance|when you can)){1,6}+$",
     _FLAGS,
 )
 
 
-_ARROW = re.compile(r"\s*(?:->|=>|\u2192)\s*")  # "change milk -> oat milk"
+_ARROW = re.compile(r"(?:(?<!\s)\s++)?(?:->|=>|\u2192)\s*+")  # "change milk -> oat milk"
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ _GERUNDS = {
     "writing": "write",
 }
 _GERUND_REQUEST = re.compile(
-    r"^(?:would you |do you |could you )?(?:mind|consider|try)\s+(?P<verb>"
+    r"^(?:would you |do you |could you )?(?:mind|consider|try)\s++(?P<verb>"
     + "|".join(_GERUNDS)
     + r")\b",
     _FLAGS,
@@ -215,9 +221,27 @@ _REQUEST_OPENER = re.compile(
 )
 
 
+# The parser reads at most this much of a message (specs/decisions.md): every request it knows,
+# with a full title and description, fits with room to spare, and it bounds the work per step.
+READ_MAX_CHARS = 1_500
+_CUT_NOTE = f"(I only read the first {READ_MAX_CHARS:,} characters of your message.)"
+
+
+def readable_part(message: str) -> str:
+    """The whole words of `message` that fit in READ_MAX_CHARS characters (or the first
+    READ_MAX_CHARS characters, when the first word alone is longer)."""
+    if len(message) <= READ_MAX_CHARS:
+        return message
+    head = message[:READ_MAX_CHARS]
+    if head[-1].isspace() or message[READ_MAX_CHARS].isspace():
+        return head
+    words = head.rsplit(None, 1)
+    return words[0] if len(words) == 2 else head
+
+
 def clean_message(message: str) -> Cleaned:
     """Normalise quotes/whitespace and strip fillers that carry no intent."""
-    text = " ".join(message.translate(_QUOTE_MAP).split())
+    text = " ".join(readable_part(message).translate(_QUOTE_MAP).split())
     request = text.endswith("?") or bool(_REQUEST_OPENER.match(text))
     text = _ARROW.sub(" to ", _TRAILING_PUNCT.sub("", text))
     social: Kind | None = None
@@ -247,20 +271,24 @@ def clean_message(message: str) -> Cleaned:
 # --------------------------------------------------------------------------------------------
 
 _LIST_SUFFIX = re.compile(
-    r"\s+(?:to|on|onto|in|into|from|off(?: of)?|out of)\s+(?:my|the|our)\s+"
-    r"(?:to-?do\s+|to do\s+|todo\s+|task\s+|tasks\s+|shopping\s+|grocery\s+|[a-z]+\s+)?"
-    r"(?:list|tasks|todos?|to-?dos?)$",
+    r"(?<!\s)\s++(?:to|on|onto|in|into|from|off(?: of)?|out of)\s++(?:my|the|our)\s++"
+    r"(?:to-?do\s++|to do\s++|todo\s++|task\s++|tasks\s++|shopping\s++|grocery\s++|"
+    r"[a-z]++\s++)?(?:list|tasks|todos?|to-?dos?)$",
     _FLAGS,
 )
 _DESC_INLINE = re.compile(
-    r"(?:\s*[,;\-\u2014\u2013]\s*|\s+)(?:with\s+(?:a\s+|the\s+)?(?:description|desc|details|notes?)(?:\s+of)?"
-    r"|(?:description|desc|details|notes?)\s*:|(?:description|desc)\s+is)\s*:?\s*(?P<desc>.+)$",
+    r"(?<!\s)(?:\s*+[,;\-\u2014\u2013]\s*+|\s++)(?:with\s++(?:a\s++|the\s++)?"
+    r"(?:description|desc|details|notes?)(?:\s++of)?|(?:description|desc|details|notes?)\s*+:"
+    r"|(?:description|desc)\s++is)\s*:?\s*(?P<desc>.+)$",
     _FLAGS,
 )
+# After "desc:", the spaces go to the description only when nothing else is left: "(desc: )".
 _DESC_PARENS = re.compile(
-    r"\s*\((?:(?:description|desc|details|notes?)\s*:\s*)?(?P<desc>[^()]+)\)$", _FLAGS
+    r"(?<!\s)\s*+\((?:(?:description|desc|details|notes?)\s*+:"
+    r"(?:\s*+(?=[^\s()])|\s*(?=\s\)$)))?(?P<desc>[^()]++)\)$",
+    _FLAGS,
 )
-_DESC_DASH = re.compile(r"\s+(?:[\u2014\u2013]|--?)\s+(?P<desc>.+)$")
+_DESC_DASH = re.compile(r"(?<!\s)\s++(?:[\u2014\u2013]|--?)\s++(?P<desc>.+)$", re.DOTALL)
 # A closing quote is followed by a non-letter, so "'Plan Sam's party'" keeps its apostrophe.
 _QUOTED_HEAD = re.compile(r"""^(?P<q>["'])(?P<inner>.+?)(?P=q)(?![a-z0-9])(?P<rest>.*)$""", _FLAGS)
 _DESC_LEAD = re.compile(
@@ -271,7 +299,7 @@ _DESC_LEAD = re.compile(
 )
 # "with title 'X' and description 'Y'": the words "title"/"name" only introduce the title.
 _TITLE_FIELD = re.compile(
-    r"^(?:with\s+)?(?:a\s+|the\s+)?(?:title|name)\s*(?:of\s+|as\s+|:\s*|=\s*)?(?P<rest>.+)$",
+    r"^(?:with\s++)?(?:a\s++|the\s++)?(?:title|name)\s*(?:of\s+|as\s+|:\s*|=\s*)?(?P<rest>.+)$",
     _FLAGS,
 )
 _LEADING_CONNECTOR = re.compile(r"^(?:called|named|titled|that says|saying)\s+", _FLAGS)
@@ -324,7 +352,7 @@ def split_description(raw: str) -> NewTask:
 _ID_FILLER = re.compile(
     r"\b(?:tasks?|numbers?|no|ids?|items?|and|plus|the|also|too|as well|both|&)\b|[#,:&.]", _FLAGS
 )
-_DIGITS_ONLY = re.compile(r"^(?:\d+\s*)+$")
+_DIGITS_ONLY = re.compile(r"^\d[\d\s]*+$")  # "4", "4 5  6"
 _NUMBER = re.compile(r"\d+")
 _PRONOUN = re.compile(
     r"^(?:it|its|that|this|them|that one|this one|that task|this task|that item|this item|"
@@ -368,10 +396,10 @@ _ORDINAL = re.compile(
     _FLAGS,
 )
 _TARGET_TRIM = re.compile(
-    r"(?:\s+(?:title|name|description)|'s)$|^(?:my|the|a)\s+(?=task|item|todo)", _FLAGS
+    r"(?<!\s)\s++(?:title|name|description)$|'s$|^(?:my|the|a)\s++(?=task|item|todo)", _FLAGS
 )
 # Ids inside a longer phrase: "the typo in task 12", "#12", "number 12".
-_EMBEDDED_ID = re.compile(r"(?:\btasks?|\bnumber|\bno\.?|\bitem|#)\s*#?(?P<id>\d+)\b", _FLAGS)
+_EMBEDDED_ID = re.compile(r"(?:\btasks?|\bnumber|\bno\.?|\bitem|#)\s*+#?(?P<id>\d++)\b", _FLAGS)
 
 
 _EVERY = re.compile(
@@ -392,8 +420,8 @@ _POSITION_ON_LIST = re.compile(
 
 
 _TIME_TAIL = re.compile(
-    r"\s+(?:just now|right now|now|earlier|today|yesterday|already|at last|finally|tomorrow|"
-    r"tonight|later|soon|asap|"
+    r"(?<!\s)\s++(?:just now|right now|now|earlier|today|yesterday|already|at last|finally|"
+    r"tomorrow|tonight|later|soon|asap|"
     r"this (?:morning|afternoon|evening))$",
     _FLAGS,
 )
@@ -423,13 +451,13 @@ def parse_target(raw: str) -> Target:
 
 
 _ORDINAL_INSIDE = re.compile(
-    r"\b(?:the\s+)?(?:very\s+)?(?:" + "|".join(_ORDINAL_WORDS) + r")\b(?:\s+(?:one|task|item|"
-    r"todo|to-?do|entry|thing)\b)?(?:\s+(?:on|in|of)\s+(?:the|my)\s+(?:list|tasks)\b)?",
+    r"\b(?:the\s++)?(?:very\s++)?(?:" + "|".join(_ORDINAL_WORDS) + r")\b(?:\s++(?:one|task|item|"
+    r"todo|to-?do|entry|thing)\b)?(?:\s++(?:on|in|of)\s++(?:the|my)\s++(?:list|tasks)\b)?",
     _FLAGS,
 )
 _POSITION_INSIDE = re.compile(
-    r"\b(?:(?:task|item|number|no\.?)\s*)?#?\d{1,2}(?:st|nd|rd|th)?\s+(?:one\s+)?(?:on|in|of)\s+"
-    r"(?:the|my)\s+(?:to-?do\s+)?list\b",
+    r"\b(?:(?:task|item|number|no\.?)\s*+)?#?\d{1,2}(?:st|nd|rd|th)?\s++(?:one\s++)?(?:on|in|of)"
+    r"\s++(?:the|my)\s++(?:to-?do\s++)?list\b",
     _FLAGS,
 )
 _REF_INSIDE = re.compile(r"\b(?:it|that one|this one|that task|this task)\b", _FLAGS)
@@ -608,73 +636,78 @@ _TASK_VERBS = _wordset(
 _UPDATE_VERB = r"(?:change|update|edit|modify|alter|amend|reword|tweak)"
 _UPDATE_DESC = (
     re.compile(
-        r"^(?:change|update|edit|modify|set|replace|alter|amend)\s+(?:the\s+)?(?:description|"
-        r"desc|details|notes?)\s+(?:of|for|on)\s+(?P<target>.+?)\s+(?:to|as|with)\s*:?\s+"
+        r"^(?:change|update|edit|modify|set|replace|alter|amend)\s++(?:the\s++)?(?:description|"
+        r"desc|details|notes?)\s++(?:of|for|on)\s++(?P<target>.+?)(?<!\s)\s++(?:to|as|with)\s*:?\s+"
         r"(?P<desc>.+)$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?:change|update|edit|modify|set|alter|amend)\s+(?P<target>.+?)(?:'s)?\s+"
-        r"(?:description|desc|details)\s+(?:to|as)\s*:?\s+(?P<desc>.+)$",
+        r"^(?:change|update|edit|modify|set|alter|amend)\s++(?P<target>.+?)(?:'s)?(?<!\s)\s++"
+        r"(?:description|desc|details)\s++(?:to|as)\s*:?\s+(?P<desc>.+)$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?:add|put|attach|give|set|write)\s+(?:a\s+|an\s+|the\s+)?(?:description|desc|"
-        r"details|note)\s+(?:to|for|on)\s+(?P<target>.+?)\s*(?::|\s-|\u2014|\u2013|saying|"
-        r"that says)\s*(?P<desc>.+)$",
+        r"^(?:add|put|attach|give|set|write)\s++(?:a\s++|an\s++|the\s++)?(?:description|desc|"
+        r"details|note)\s++(?:to|for|on)\s++(?P<target>.+?)(?<!\s)\s*(?::|\s-|\u2014|\u2013|"
+        r"saying|that says)\s*(?P<desc>.+)$",
         _FLAGS,
     ),
 )
 _UPDATE_TITLE = (
     # "change task 3 from Buy milk to Buy oat milk"
     re.compile(
-        rf"^(?:{_UPDATE_VERB}|rename|switch)\s+(?P<target>.+?)\s+from\s+(?P<old>.+?)\s+to\s+"
+        # Atomic: when no " to " follows the first " from ", none follows a later one either.
+        rf"^(?:{_UPDATE_VERB}|rename|switch)\s++(?>(?P<target>.+?)(?<!\s)\s++from\s++)"
+        r"(?P<old>.+?)(?<!\s)\s++to\s++(?P<title>.+)$",
+        _FLAGS,
+    ),
+    re.compile(
+        rf"^(?:{_UPDATE_VERB}|set)\s++(?:the\s++)?(?:title|name)\s++(?:of|for|on)\s++"
+        r"(?P<target>.+?)(?<!\s)\s++to\s++(?:say\s++|read\s++)?(?P<title>.+)$",
+        _FLAGS,
+    ),
+    re.compile(
+        r"^(?:rename|retitle|re-name)\s++(?P<target>.+?)(?<!\s)\s++(?:to|as|into)\s++"
         r"(?P<title>.+)$",
         _FLAGS,
     ),
     re.compile(
-        rf"^(?:{_UPDATE_VERB}|set)\s+(?:the\s+)?(?:title|name)\s+(?:of|for|on)\s+"
-        r"(?P<target>.+?)\s+to\s+(?:say\s+|read\s+)?(?P<title>.+)$",
+        r"^(?:fix|correct)\s++(?:the\s++|a\s++)?(?:typo|spelling|title|name|wording)\s++"
+        r"(?:in|of|on|for)\s++(?P<target>.+?)(?<!\s)(?:\s*[:,;\u2014]\s*|\s+-\s+|\s+to\s+)"
+        r"(?:(?:it|that)\s++should\s++(?:be|say|read)\s*:?\s+)?(?P<title>.+)$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?:rename|retitle|re-name)\s+(?P<target>.+?)\s+(?:to|as|into)\s+(?P<title>.+)$", _FLAGS
-    ),
-    re.compile(
-        r"^(?:fix|correct)\s+(?:the\s+|a\s+)?(?:typo|spelling|title|name|wording)\s+"
-        r"(?:in|of|on|for)\s+(?P<target>.+?)(?:\s*[:,;\u2014]\s*|\s+-\s+|\s+to\s+)"
-        r"(?:(?:it|that)\s+should\s+(?:be|say|read)\s*:?\s+)?(?P<title>.+)$",
+        rf"^{_UPDATE_VERB}\s++(?P<target>.+?)(?:'s)?(?<!\s)(?:\s++(?:title|name))?\s++"
+        r"(?:to\s++(?:say|read)|so\s++(?:that\s++)?it\s++(?:says|reads)|to|into)\s*:?\s+"
+        r"(?P<title>.+)$",
         _FLAGS,
     ),
     re.compile(
-        rf"^{_UPDATE_VERB}\s+(?P<target>.+?)(?:'s)?(?:\s+(?:title|name))?\s+"
-        r"(?:to\s+(?:say|read)|so\s+(?:that\s+)?it\s+(?:says|reads)|to|into)\s*:?\s+(?P<title>.+)$",
+        rf"^(?:{_UPDATE_VERB}|rename)\s++(?P<target>.+?)(?<!\s)\s*(?::|\s[\-\u2014\u2013])\s*"
+        r"(?P<title>.+)$",
         _FLAGS,
     ),
     re.compile(
-        rf"^(?:{_UPDATE_VERB}|rename)\s+(?P<target>.+?)\s*(?::|\s[\-\u2014\u2013])\s*(?P<title>.+)$",
+        r"^(?:rename|retitle)\s++(?P<target>(?:task\s*+)?#?\d++|it|that|this|that one|this one)"
+        r"\s++(?!to\b|as\b)(?P<title>.+)$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?:rename|retitle)\s+(?P<target>(?:task\s*)?#?\d+|it|that|this|that one|this one)"
-        r"\s+(?!to\b|as\b)(?P<title>.+)$",
-        _FLAGS,
-    ),
-    re.compile(
-        r"^(?:make|have)\s+(?P<target>.+?)\s+(?:say|read)\s*:?\s+(?P<title>.+)$",
+        r"^(?:make|have)\s++(?P<target>.+?)(?<!\s)\s++(?:say|read)\s*:?\s+(?P<title>.+)$",
         _FLAGS,
     ),
     # "task 3 should say X", "the milk task should be called X"
     re.compile(
-        r"^(?P<target>.+?)\s+should\s+(?:say|read|be\s+(?:called|named|titled|renamed(?:\s+to)?|"
-        r"changed\s+to))\s*:?\s+(?P<title>.+)$",
+        r"^(?P<target>.+?)(?<!\s)\s++should\s++(?:say|read|be\s++(?:called|named|titled|"
+        r"renamed(?:\s++to)?|changed\s++to))\s*:?\s+(?P<title>.+)$",
         _FLAGS,
     ),
     # "it should be X" only with a pronoun or an id: "the report should be done" is no rename.
     re.compile(
-        r"^(?P<target>it|that|this|that one|this one|(?:task\s*)?#?\d+|the\s+.+?\s+(?:one|task|"
-        r"item|todo|entry))\s+should\s+be\s+"
-        r"(?!done\b|finished\b|complete)(?P<title>\S+\s+.+)$",
+        r"^(?P<target>it|that|this|that one|this one|(?:task\s*+)?#?\d++|the\s++.+?(?<!\s)\s++"
+        r"(?:one|task|item|todo|entry))\s++should\s++be\s++"
+        r"(?!done\b|finished\b|complete)(?P<title>\S++\s++.+)$",
         _FLAGS,
     ),
 )
@@ -685,62 +718,68 @@ _TITLE_WORDS = re.compile(r"^(?:the\s+)?(?:title|name|wording|text)$", _FLAGS)
 
 _DELETE_VERB = (
     r"(?:delete|remove|erase|trash|scrap|drop|discard|nuke|ditch|get rid of|cancel|bin|kill|"
-    r"wipe|axe|chuck|toss|dump|strike|forget about|forget(?!\s+to\b))"
+    r"wipe|axe|chuck|toss|dump|strike|forget about|forget(?!\s++to\b))"
 )
 _DELETE = (
-    re.compile(rf"^{_DELETE_VERB}\s+(?P<target>.+)$", _FLAGS),
+    re.compile(rf"^{_DELETE_VERB}\s++(?P<target>.+)$", _FLAGS),
     re.compile(
-        r"^(?P<target>.+?)\s+(?:can|could|may|should)\s+(?:go|be\s+(?:deleted|removed|binned|"
-        r"dropped|scrapped|trashed|cancell?ed)|come off(?:\s+(?:the|my)\s+list)?)(?:\s+now)?$",
+        r"^(?P<target>.+?)(?<!\s)\s++(?:can|could|may|should)\s++(?:go|be\s++(?:deleted|removed|"
+        r"binned|dropped|scrapped|trashed|cancell?ed)|come off(?:\s++(?:the|my)\s++list)?)"
+        r"(?:\s++now)?$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?:take|cross|strike)\s+(?P<target>.+?)\s+(?:off|out)\s+(?:of\s+)?(?:my|the)\s+"
-        r"(?:to-?do\s+)?list$",
+        r"^(?:take|cross|strike)\s++(?P<target>.+?)(?<!\s)\s++(?:off|out)\s++(?:of\s++)?"
+        r"(?:my|the)\s++(?:to-?do\s++)?list$",
         _FLAGS,
     ),
 )
 # "I don't need the milk task anymore", "the gym one is no longer needed": a soft delete.
 _NO_LONGER = (
     re.compile(
-        r"^(?:i\s+|we\s+)?(?:do not|don'?t|no longer|won'?t|will not|do no longer)\s+"
-        r"(?:really\s+)?(?:be\s+)?(?:need|have|want)(?:ing)?\s+(?:to\s+)?(?P<target>.+?)"
-        r"(?:\s+(?:any\s?more|any longer|after all|now|either))?$",
+        r"^(?:i\s++|we\s++)?(?:do not|don'?t|no longer|won'?t|will not|do no longer)\s++"
+        r"(?:really\s++)?(?:be\s++)?(?:need|have|want)(?:ing)?\s++(?:to\s++)?(?P<target>.+?)"
+        r"(?:(?<!\s)\s++(?:any\s?more|any longer|after all|now|either))?$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?P<target>.+?)\s+(?:(?:is|are|'s)\s+(?:no longer|not)|isn'?t|aren'?t)\s+"
+        r"^(?P<target>.+?)(?<!\s)\s++(?:(?:is|are|'s)\s++(?:no longer|not)|isn'?t|aren'?t)\s++"
         r"(?:needed|necessary|required|"
-        r"happening|relevant)(?:\s+any\s?more)?$",
+        r"happening|relevant)(?:\s++any\s?more)?$",
         _FLAGS,
     ),
 )
 _DONE_WORD = r"(?:done|complete|completed|finished|checked(?:\s+off)?|ticked off|resolved)"
 _COMPLETE = (
     re.compile(
-        rf"^(?:mark|set|flag)\s+(?P<target>.+?)\s+(?:as\s+|to\s+)?{_DONE_WORD}(?:\s+now)?$",
+        rf"^(?:mark|set|flag)\s++(?P<target>.+?)(?<!\s)\s++(?:as\s++|to\s++)?{_DONE_WORD}"
+        r"(?:\s++now)?$",
         _FLAGS,
     ),
-    re.compile(r"^(?:complete|check off|tick off|cross off|strike off)\s+(?P<target>.+)$", _FLAGS),
-    re.compile(r"^(?:check|tick|cross)\s+(?P<target>.+?)\s+off(?:\s+(?:my|the)\s+list)?$", _FLAGS),
+    re.compile(r"^(?:complete|check off|tick off|cross off|strike off)\s++(?P<target>.+)$", _FLAGS),
+    re.compile(
+        r"^(?:check|tick|cross)\s++(?P<target>.+?)(?<!\s)\s++off(?:\s++(?:my|the)\s++list)?$",
+        _FLAGS,
+    ),
     re.compile(
         r"^(?:i'?m|i am|we'?re)?\s*(?:all\s+)?(?:done|finished|through)\s+with\s+(?P<target>.+)$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?P<target>.+?)\s*(?:\s(?:is|are|has been|have been|was|were)|'s)\s+"
-        r"(?:(?:now|all|already|finally|also)\s+)*(?:done|complete|completed|finished|"
-        r"taken care of|sorted|handled|dealt with)(?:\s+(?:now|too|as well))?$",
+        r"^(?P<target>.+?)(?<!\s)(?:\s++(?:is|are|has been|have been|was|were)|\s*+'s)\s++"
+        r"(?:(?:now|all|already|finally|also)\s++)*(?:done|complete|completed|finished|"
+        r"taken care of|sorted|handled|dealt with)(?:\s++(?:now|too|as well))?$",
         _FLAGS,
     ),
     re.compile(
-        r"^(?:i(?:'ve|\s+have)?\s+)?(?:(?:just|finally|already)\s+)*(?:finished|completed|done|"
+        r"^(?:i(?:'ve|\s++have)?\s++)?(?:(?:just|finally|already)\s++)*+(?:finished|completed|done|"
         r"did)\s*[:\-]?\s+(?P<target>.+)$",
         _FLAGS,
     ),
     # Terse chat style without a verb: "5 done", "tasks 4 and 5 finished".
     re.compile(
-        rf"^(?P<target>(?:tasks?\s*)?#?\d+(?:\s*(?:,|and|&)\s*#?\d+)*)\s*[:\-]?\s*{_DONE_WORD}$",
+        rf"^(?P<target>(?:tasks?\s*+)?#?\d++(?:\s*+(?:,|and|&)\s*+#?\d++)*+)\s*+[:\-]?\s*+"
+        rf"{_DONE_WORD}$",
         _FLAGS,
     ),
 )
@@ -751,18 +790,24 @@ _QUESTION_HEAD = re.compile(r"^(?:what|which|anything|everything|who|how|is|are|
 
 # "I called mom" / "bought the groceries": a past-tense verb that heads the message.
 _PAST_TENSE = re.compile(
-    r"^(?:i(?:'ve|\s+have)?\s+)?(?:(?:just|finally|already)\s+)*(?P<verb>[a-z]+)\s+(?P<rest>.+)$",
+    r"^(?:i(?:'ve|\s++have)?\s++)?(?:(?:just|finally|already)\s++)*(?P<verb>[a-z]++)\s++"
+    r"(?P<rest>.+)$",
     _FLAGS,
 )
 # "the plants are watered", "groceries bought", "the dentist has been called": the object
-# first, then the participle of the title's verb.
+# first, then the participle of the title's verb: what follows the subject (the pattern below).
+# "now", "already" and "finally" can stand before the verb, be the verb, or follow it: each run
+# of them is bounded (five), or every way of sharing a long run between the three would be tried.
+# So what follows the subject has at most 22 words, and only the last 22 words are searched.
 _REPORT = re.compile(
-    r"^(?P<subject>.+?)\s+(?:(?:is|are|was|were|has been|have been|had been|been|got|now|all|"
-    r"already|finally|just|also)\s+)*(?P<verb>[a-z]+)(?:\s+(?:out|off|up|down|away|back|in|over))?"
-    r"(?:\s+(?:now|too|already|as well|at last|"
-    r"finally|today|yesterday|earlier|this morning))*$",
+    r"(?<!\s)\s++(?:(?:is|are|was|were|has been|have been|had been|been|got|now|"
+    r"all|already|finally|just|also)\s++){0,5}(?P<verb>[a-z]++)"
+    r"(?:\s++(?:out|off|up|down|away|back|in|over))?+"
+    r"(?:\s++(?:now|too|already|as well|at last|"
+    r"finally|today|yesterday|earlier|this morning)){0,5}+$",
     _FLAGS,
 )
+_REPORT_MAX_WORDS = 22
 
 _ADD_VERB = re.compile(
     r"^(?:add|put down|put|jot down|jot|note down|write down|pop|stick|throw|include)\b"
@@ -771,8 +816,8 @@ _ADD_VERB = re.compile(
 )
 # Verbs that only mean "add" when followed by a task noun ("make a task to ...").
 _ADD_VERB_NEEDS_NOUN = re.compile(
-    r"^(?:create|make|new|set up|log|record|start|insert|open|save|enter|schedule)\s+"
-    r"(?P<rest>(?:(?:a|an|one|another|new|the)\s+)*(?:task|todo|to-do|to do|item|reminder|entry|"
+    r"^(?:create|make|new|set up|log|record|start|insert|open|save|enter|schedule)\s++"
+    r"(?P<rest>(?:(?:a|an|one|another|new|the)\s++)*+(?:task|todo|to-do|to do|item|reminder|entry|"
     r"note)s?\b.*)$",
     _FLAGS,
 )
@@ -808,11 +853,11 @@ _REMIND = re.compile(
 _REMIND_QUESTION = re.compile(r"^remind me (?:of\s+)?(?:what|which|how many|my|all)\b", _FLAGS)
 # "I need to X" / "I'd like to X": a new task, unless X is itself a request ("see my list").
 _NEED = re.compile(
-    r"^(?:that\s+)?(?:(?:i|we)(?:\s+|(?=')))?(?:(?:really|still|also|definitely|just)\s+)*"
-    r"(?:(?:'m|am|are|'re)\s+(?:going to|gonna)\s+(?:need|have)\s+to|(?:'ll|will)\s+need\s+to|"
+    r"^(?:that\s++)?(?:(?:i|we)(?:\s++|(?=')))?(?:(?:really|still|also|definitely|just)\s++)*+"
+    r"(?:(?:'m|am|are|'re)\s++(?:going to|gonna)\s++(?:need|have)\s++to|(?:'ll|will)\s++need\s++to|"
     r"need to|have to|must|should|gotta|got to|'ve got to|ought to|'ll have to|will have to|"
     r"'d better|had better|better|want to|wanna|'d like to|would like to|'d love to)"
-    r"\s+(?:(?:really|also|definitely|still|just)\s+)*(?P<title>.+)$",
+    r"\s++(?:(?:really|also|definitely|still|just)\s++)*(?P<title>.+)$",
     _FLAGS,
 )
 _COMMAND_HEAD = re.compile(
@@ -857,9 +902,9 @@ _LIST_ASK = re.compile(
 )
 # "haven't finished", "not done yet": pending, although "finished"/"done" is in the sentence.
 _NOT_DONE = re.compile(
-    r"\b(?:haven'?t|have not|hasn'?t|has not|didn'?t|did not|isn'?t|aren'?t|not|never|yet to)\s+"
-    r"(?:i\s+|we\s+|you\s+|yet\s+|been\s+|got(?:ten)?\s+)*(?:done|finish|finished|complete|completed|ticked|"
-    r"checked|crossed|started|do)\b",
+    r"\b(?:haven'?t|have not|hasn'?t|has not|didn'?t|did not|isn'?t|aren'?t|not|never|yet to)\s++"
+    r"(?:i\s++|we\s++|you\s++|yet\s++|been\s++|got(?:ten)?\s++)*+(?:done|finish|finished|complete|"
+    r"completed|ticked|checked|crossed|started|do)\b",
     _FLAGS,
 )
 _PENDING_WORDS = re.compile(
@@ -887,7 +932,7 @@ _FOLLOW_UP_FILLER = re.compile(
 _CORRECTION = re.compile(
     r"^(?:make (?:that|it|this)(?: one)?|i meant|i mean|meant|it should (?:be|say|read)|"
     r"that should (?:be|say|read)|should (?:be|say|read)|call it|name it|change (?:that|it) to)"
-    r"\s*:?\s+(?P<title>.+?)(?:\s+instead)?$",
+    r"\s*:?\s+(?P<title>.+?)(?:(?<!\s)\s++instead)?$",
     _FLAGS,
 )
 _UNDO = re.compile(
@@ -954,7 +999,7 @@ def _delete_intent(text: str) -> Intent | None:
 
 
 _LIST_NOUNS = re.compile(
-    r"^(?:my\s+|the\s+|all\s+)*(?:tasks|ones|items|todos|to-?dos|stuff|things|list)$", _FLAGS
+    r"^(?:my\s++|the\s++|all\s++)*+(?:tasks|ones|items|todos|to-?dos|stuff|things|list)$", _FLAGS
 )
 # "did I finish the report?", "is task 3 done?": questions, never an action.
 _YES_NO_QUESTION = re.compile(
@@ -1000,7 +1045,10 @@ def _past_tense_intent(text: str) -> Intent | None:
 
 def _report_intent(text: str) -> Intent | None:
     """ "the plants are watered", "groceries bought": a statement that something got done."""
-    match = _REPORT.match(text)
+    words = text.rsplit(None, _REPORT_MAX_WORDS)
+    tail = len(words[0]) if len(words) > _REPORT_MAX_WORDS else 0
+    # The first place, after at least one character of subject, where the rest is a report.
+    match = _REPORT.search(text, max(tail, 1))
     if not match or _PERSON.match(text) or _NOT_A_COMMAND.search(text):
         return None
     verb = match["verb"].lower()
@@ -1008,11 +1056,12 @@ def _report_intent(text: str) -> Intent | None:
         (verb in _IRREGULAR_PAST or (len(verb) > 4 and verb.endswith("ed")))
         and verb not in _NOT_REPORTED
     )
-    if reports_done and keywords(match["subject"]):
+    if reports_done and keywords(text[: match.start()]):
         return Intent("complete", target=Target(query=text), soft=True)
     return None
 
 
+_TOO_TAIL = re.compile(r"(?<!\s)\s++(?:too|as well)$", _FLAGS)
 _ONE_TASK_HEAD = re.compile(
     r"^(?:a|an|one|this|the)\s+(?:new\s+)?(?:task|todo|to-do|item|reminder|entry|note)\b", _FLAGS
 )
@@ -1033,27 +1082,60 @@ def _add_titles(rest: str, *, by_verbs: bool = False) -> Intent | None:
         rest = inner["title"]
     if not rest:
         return None
-    rest = re.sub(r"\s+(?:too|as well)$", "", rest, flags=_FLAGS)
+    rest = _TOO_TAIL.sub("", rest)
     parts = _split_items(rest, plural=plural, by_verbs=by_verbs)
     tasks = tuple(t for t in (split_description(p) for p in parts) if t.title)
     return Intent("add", new_tasks=tasks) if tasks else None
 
 
-_ITEM_SEPARATORS = re.compile(r"\s*(?:;|\n|,\s*and\s+|,|\s+and\s+|\s+&\s+)\s*", _FLAGS)
+# Splitters, in two parts so that a run of spaces is scanned once, from its start: where the
+# previous match ended (after its spaces) only a separator that is not a space can begin.
+_ITEM_SEPARATORS = re.compile(
+    r"(?<!\s)(?:\s*+(?:;|,\s*and\s+|,)|\s++(?<=\n)|\s++(?:and|&)\s+|[^\S\n]*+\n)\s*"
+    r"|(?<=\s)(?:;|,\s*and\s+|,)\s*",
+    _FLAGS,
+)
+_LINE_SEPARATORS = re.compile(r"(?<!\s)(?:\s*+;|[^\S\n]*+\n)\s*|(?<=\s);\s*")
 _ENUMERATOR = re.compile(r"(?:^|\s)(?:\(?\d{1,2}[.)]|[*\u2022])\s+")
+# Applied with .match at quote characters only, by _quoted_items: a search would look for a
+# closing quote again from every opening one.
 _QUOTED_ITEM = re.compile(r"""(["'])(.+?)\1(?![a-z0-9])""", _FLAGS)
+
+
+def _quoted_items(text: str) -> tuple[list[str], str]:
+    """What `_QUOTED_ITEM.findall` finds, and the text `.sub("", text)` leaves, in linear time.
+
+    When a quote character opens no item, no later one of that kind can (a closing quote after
+    it would close the earlier one too), so each kind is given up after its first failure.
+    """
+    items: list[str] = []
+    kept: list[str] = []
+    done = 0
+    upcoming = {quote: text.find(quote) for quote in "\"'"}
+    while any(i >= 0 for i in upcoming.values()):
+        start = min(i for i in upcoming.values() if i >= 0)
+        match = _QUOTED_ITEM.match(text, start)
+        if match is None:
+            upcoming[text[start]] = -1
+            continue
+        items.append(match[2])
+        kept.append(text[done:start])
+        done = match.end()
+        for quote, i in upcoming.items():
+            if 0 <= i < done:
+                upcoming[quote] = text.find(quote, done)
+    kept.append(text[done:])
+    return items, "".join(kept)
 
 
 def _split_items(rest: str, *, plural: bool, by_verbs: bool) -> list[str]:
     """One title, or several: "1) X 2) Y", "'X' and 'Y'", "these: X, Y", "buy X, call Y"."""
     if len(_ENUMERATOR.findall(rest)) >= 2:
         return [p for p in _ENUMERATOR.split(rest) if p.strip(" ,;")]
-    quoted = [m[1] for m in _QUOTED_ITEM.findall(rest)]
-    if len(quoted) >= 2 and not _QUOTED_ITEM.sub("", rest).strip(" ,;&").lower().replace(
-        "and", ""
-    ).strip(" ,;&"):
+    quoted, unquoted = _quoted_items(rest)
+    if len(quoted) >= 2 and not unquoted.strip(" ,;&").lower().replace("and", "").strip(" ,;&"):
         return quoted
-    parts = [p for p in re.split(r"\s*(?:;|\n)\s*", rest) if p.strip()]
+    parts = [p for p in _LINE_SEPARATORS.split(rest) if p.strip()]
     if plural:
         return [p for p in _ITEM_SEPARATORS.split(rest) if p.strip()]
     if by_verbs and len(parts) == 1:
@@ -1116,7 +1198,7 @@ def list_status(text: str) -> ListStatus:
 
 
 _LIST_ONLY = re.compile(
-    r"^(?:my\s+|the\s+|all\s+)*(?:(?:pending|open|completed|done|finished)\s+)?(?:tasks|to-?dos|"
+    r"^(?:my\s++|the\s++|all\s++)*+(?:(?:pending|open|completed|done|finished)\s++)?(?:tasks|to-?dos|"
     r"to-?do list|to do list|task list|list|agenda)$",
     _FLAGS,
 )
@@ -1124,15 +1206,15 @@ _LIST_ONLY = re.compile(
 
 # "what do I have?", "what have I got on?": about the list without naming it.
 _WHAT_DO_I_HAVE = re.compile(
-    r"^what(?:'s|\s+is)?\s+(?:do|have|did|else\s+do)?\s*(?:i|we)\s+(?:have|got|get|got going)"
-    r"(?:\s+(?:on|to do|left|planned|going on|lined up|coming up))?"
-    r"(?:\s+(?:today|tonight|tomorrow|this week|now|right now))?$",
+    r"^what(?:'s|\s++is)?\s++(?:(?:do|have|did|else\s++do)\s*+)?(?:i|we)\s++"
+    r"(?:have|got|get|got going)(?:\s++(?:on|to do|left|planned|going on|lined up|coming up))?"
+    r"(?:\s++(?:today|tonight|tomorrow|this week|now|right now))?$",
     _FLAGS,
 )
 
 
 def _list_intent(text: str) -> Intent | None:
-    asked = _LIST_TOPIC.search(text) and _LIST_ASK.match(text)
+    asked = _LIST_ASK.match(text) and _LIST_TOPIC.search(text)
     if not asked and not _LIST_ONLY.match(text) and not _WHAT_DO_I_HAVE.match(text):
         return None
     return Intent("list", status=list_status(text))
@@ -1168,8 +1250,8 @@ def _undo_intent(text: str) -> Intent | None:
 _CONFIRM = re.compile(
     r"^(?:yes|yeah|yep|yup|ya|y|sure|ok|okay|please|please do|do it|go ahead|go for it|"
     r"absolutely|of course|definitely|correct|right|exactly|that's right|sounds good|"
-    r"(?:add|save|create|put|keep) (?:it|that|this)(?: one)?)(?:\s+(?:please|thanks|"
-    r"thank you|then|to (?:my|the) list))*$",
+    r"(?:add|save|create|put|keep) (?:it|that|this)(?: one)?)(?:\s++(?:please|thanks|"
+    r"thank you|then|to (?:my|the) list))*+$",
     _FLAGS,
 )
 # Words after a leading verb that show the message is a request to us, not a task.
@@ -1193,7 +1275,7 @@ def _offer_intent(text: str) -> Intent | None:
         return None
     if words[1].lower().strip(",.!?") in _ADDRESSEE:
         return None
-    task = split_description(re.sub(r"\s+(?:too|as well)$", "", text, flags=_FLAGS))
+    task = split_description(_TOO_TAIL.sub("", text))
     return Intent("offer", new_tasks=(task,)) if task.title else None
 
 
@@ -1251,7 +1333,8 @@ def _social_intent(text: str) -> Intent | None:
 # Two clauses, one of them an action on "it": "plants are watered, mark it done",
 # "no longer need to call the plumber, remove it". The other clause names the task.
 _CLAUSE_BREAK = re.compile(
-    r"\s*(?:[,;:]|\s[\-\u2014\u2013]\s|\.\s)\s*(?:(?:and|so|then)\s+)?|\s+(?:and|so|then)\s+",
+    r"(?:(?<!\s)(?:\s*+(?:[,;:]|\.\s)|\s++[\-\u2014\u2013]\s)|(?<=\s)(?:[,;:]|\.\s))\s*"
+    r"(?:(?:and|so|then)\s++)?|(?<!\s)\s++(?:and|so|then)\s+",
     _FLAGS,
 )
 _ANAPHOR = re.compile(r"\b(?:it|that|this|them)\b", _FLAGS)
@@ -1531,6 +1614,7 @@ class Conversation:
     # Ids of the latest list shown, in display order, while no task was touched after it:
     # "the first one" / "the last one" point into it.
     listing: tuple[int, ...] = ()
+    cut: bool = False  # the message was longer than READ_MAX_CHARS; only its start was read
 
 
 def _normalise_input(raw_input: str | list[TResponseInputItem]) -> list[dict[str, Any]]:
@@ -1640,6 +1724,9 @@ def _read_history(earlier: Sequence[dict[str, Any]]) -> _History:
     return history
 
 
+_HASH_ID = re.compile(r"#(\d+)")
+
+
 def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation:
     items = _normalise_input(raw_input)
     # Every lookup here scans from the end and stops at the first match: the answer is near the
@@ -1660,16 +1747,20 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
         (it for it in reversed(earlier) if it.get("role") == "assistant"), {}
     )
     reply_text = _text_of(last_reply.get("content"))
+    user_text = _text_of(items[last_user].get("content")) if last_user >= 0 else ""
     return Conversation(
-        user_text=_text_of(items[last_user].get("content")) if last_user >= 0 else "",
+        user_text=readable_part(user_text),
+        cut=len(user_text) > READ_MAX_CHARS,
         turn=_current_turn(items[last_user + 1 :]),
         last_touched=history.touched,
         last_action=action,
-        previous_user_text=_text_of(previous_user.get("content")) if previous_user else "",
+        previous_user_text=readable_part(_text_of(previous_user.get("content")))
+        if previous_user
+        else "",
         asked_which=_WHICH_MARKER in reply_text,
         asked_title=_TITLE_MARKER in reply_text,
         offered=_OFFER_MARKER in reply_text,
-        which_ids=tuple(int(n) for n in re.findall(r"#(\d+)", reply_text))
+        which_ids=tuple(int(n) for n in _HASH_ID.findall(reply_text))
         if _WHICH_MARKER in reply_text
         else (),
         last_tool=history.tool,
@@ -1779,7 +1870,8 @@ def _list_reply(status: str, output: Any, *, more: bool = False) -> str:
 
 
 _QUERY_EDGES = re.compile(
-    r"^(?:(?:the|my|a|an|task|item|one|about|to)\s+)+|(?:\s+(?:task|item|one|todo))+$", _FLAGS
+    r"^(?:(?:the|my|a|an|task|item|one|about|to)\s++)++|(?<!\s)(?:\s++(?:task|item|one|todo)){1,6}+$",
+    _FLAGS,
 )
 
 
@@ -2005,7 +2097,7 @@ def partial_edit(old: str, phrase: str, new: str) -> str:
     return new
 
 
-_REPEATED_WORD = re.compile(r"\b(\w+)\s+\1\b", _FLAGS)
+_REPEATED_WORD = re.compile(r"\b(\w++)\s++\1\b", _FLAGS)
 
 
 def _tidy_title(text: str) -> str:
@@ -2099,9 +2191,11 @@ def _carry_over(intent: Intent, conv: Conversation) -> Intent:
 
 
 # "and also book a hotel" right after an add: one more task, no need to ask.
+# Run on the message as sent. Each "ok!! " is atomic: the punctuation between two fillers
+# could otherwise be shared between them in every possible way.
 _CONTINUING = re.compile(
-    r"^(?:\W*(?:ok(?:ay)?|and|so|oh)\W+)*(?:and|also|plus|oh and|another one)\b|"
-    r"\b(?:too|as well)\W*$",
+    r"^(?>\W*+(?:ok(?:ay)?|and|so|oh)\W++)*(?:and|also|plus|oh and|another one)\b|"
+    r"\b(?:too|as well)\W*+$",
     _FLAGS,
 )
 
@@ -2141,7 +2235,10 @@ _CANNED_REPLIES: dict[str, str] = {
 def decide(raw_input: str | list[TResponseInputItem], tool_names: Iterable[str]) -> Step:
     """Whole pipeline for one model step: history -> intent -> next step."""
     conv = read_conversation(raw_input)
-    return plan_step(parse_intent(conv.user_text), conv, frozenset(tool_names))
+    step = plan_step(parse_intent(conv.user_text), conv, frozenset(tool_names))
+    if conv.cut and isinstance(step, str):
+        return f"{step} {_CUT_NOTE}"
+    return step
 
 
 # --------------------------------------------------------------------------------------------
@@ -2190,9 +2287,12 @@ def _response(response_id: str, model: str, output: list[TResponseOutputItem]) -
     )
 
 
+_WORD_CHUNK = re.compile(r"\S+\s*|\s+")
+
+
 def _word_chunks(text: str) -> list[str]:
     """Stream text word by word (keeping whitespace) so UIs show it typing."""
-    return re.findall(r"\S+\s*|\s+", text) or [text]
+    return _WORD_CHUNK.findall(text) or [text]
 
 
 class _EventLog:
