@@ -4,6 +4,7 @@ uvicorn with this checkout's HTTP edge), for tests that need a real server and r
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,6 +18,11 @@ from tests.conftest import TEST_SECRET
 from tests.faults import free_port
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class ServedApp:
@@ -59,6 +65,8 @@ class ServedApp:
             stdout=(self.workdir / "out.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Dies with the test process, even one killed before its teardown.
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 60
         with httpx.Client(base_url=self.base_url) as client:
