@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -25,6 +25,9 @@ from fastapi import FastAPI
 from todochat.config import Settings
 from todochat.main import create_app
 from todochat.migrate import migrate
+
+if TYPE_CHECKING:
+    from tests.mcp_support import LiveServer
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 PG_ADMIN_URL = Settings(
@@ -218,3 +221,21 @@ def upstream(fake_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
     leftover = list(behaviour.script)
     behaviour.__init__()  # type: ignore[misc]
     assert not leftover, f"scripted model moves never used: {leftover}"
+
+
+@pytest.fixture(scope="session")
+async def live(database_url: str) -> AsyncIterator[LiveServer]:
+    """The app behind a real uvicorn on 127.0.0.1 (MCP over HTTP, with the REST API beside)."""
+    from tests.mcp_support import LiveServer  # it imports this module
+
+    server = await asyncio.to_thread(LiveServer(make_settings(database_url)).start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
+async def rest(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live.base) as client:
+        yield client

@@ -25,26 +25,36 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def served_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a `todochat serve` started by a test: this checkout's code, the
+    offline model, no Redis, the caller's settings on top."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
+        # This checkout's code, whatever package the interpreter has installed.
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+        "MODEL_PROVIDER": "offline",
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_TIMEOUT_S": "5",
+        **settings,
+    }
+    env.pop("REDIS_URL", None)
+    return env
+
+
 class ServedApp:
     def __init__(self, workdir: Path, database_url: str, **env: str) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
-            # This checkout's code, whatever package the interpreter has installed.
-            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-            "APP_ENV": "development",
-            "DATABASE_URL": database_url,
-            "BETTER_AUTH_SECRET": TEST_SECRET,
-            "MODEL_PROVIDER": "offline",
-            "LOG_LEVEL": "INFO",
-            "RATE_LIMIT_AUTH": "10000/minute",
-            "RATE_LIMIT_TASK_WRITES": "10000/minute",
-            "RATE_LIMIT_CHAT": "10000/minute",
-            "SHUTDOWN_TIMEOUT_S": "5",
+        self.env = served_env(
+            database_url,
+            RATE_LIMIT_AUTH="10000/minute",
+            RATE_LIMIT_TASK_WRITES="10000/minute",
+            RATE_LIMIT_CHAT="10000/minute",
             **env,
-        }
-        self.env.pop("REDIS_URL", None)
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -4,7 +4,6 @@ by uvicorn on 127.0.0.1, on both engines. Effects are checked through the REST A
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,21 +22,6 @@ from tests.mcp_support import (
 # A JSON-RPC request as any streamable-HTTP client sends it (stateless: no session needed).
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
-
-
-@pytest.fixture(scope="session")
-async def live(database_url: str) -> AsyncIterator[LiveServer]:
-    server = await asyncio.to_thread(LiveServer(make_settings(database_url)).start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
-@pytest.fixture
-async def rest(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live.base) as client:
-        yield client
 
 
 async def _rest_tasks(rest: httpx.AsyncClient, user: User) -> dict[int, dict[str, Any]]:

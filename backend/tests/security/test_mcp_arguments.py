@@ -8,34 +8,17 @@ cannot send what an attacker can (a lone surrogate). Effects are read through th
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import User, make_settings
-from tests.mcp_support import LiveServer, data, error_text, http_client
+from tests.conftest import User
+from tests.mcp_support import data, error_text, http_client
 
 INTERNALS = ("Arguments", "pydantic", "http", "validation error", "[type=", "input_value")
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
-
-
-@pytest.fixture(scope="module")
-async def live(database_url: str) -> AsyncIterator[LiveServer]:
-    server = await asyncio.to_thread(LiveServer(make_settings(database_url)).start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
-@pytest.fixture
-async def rest(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live.base) as client:
-        yield client
 
 
 async def tasks_of(rest: httpx.AsyncClient, user: User) -> list[dict[str, Any]]:

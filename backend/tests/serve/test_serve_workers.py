@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET
 from tests.faults import free_port
-from tests.served import SRC
+from tests.served import served_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,18 +28,7 @@ pytestmark = pytest.mark.slow
 def _serve(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     """In a session of its own (so the test can signal the group like a terminal does), logs
     to files (a pipe nobody reads would fill up and block the server)."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
-        # This checkout's code, whatever package the interpreter has installed.
-        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-        "APP_ENV": "development",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/served.db",
-        "BETTER_AUTH_SECRET": TEST_SECRET,
-        "MODEL_PROVIDER": "offline",
-        "LOG_LEVEL": "INFO",
-        "SHUTDOWN_TIMEOUT_S": "5",
-    }
-    env.pop("REDIS_URL", None)
+    env = served_env(f"sqlite+aiosqlite:///{tmp}/served.db")
     return subprocess.Popen(
         [sys.executable, "-m", "todochat.cli", "serve", "--port", str(port), "--workers", "2"],
         cwd=tmp,

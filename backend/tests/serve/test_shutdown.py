@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from fakes.openai_upstream import FakeUpstream
 
 from tests.conftest import TEST_SECRET, User
 from tests.faults import free_port
-from tests.served import SRC
+from tests.served import served_env
 
 pytestmark = pytest.mark.slow
 
@@ -32,22 +31,14 @@ class Served:
     def __init__(self, tmp: Path, upstream: FakeUpstream, grace_s: int) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
-            # This checkout's code, whatever package the interpreter has installed.
-            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-            "APP_ENV": "development",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/served.db",
-            "BETTER_AUTH_SECRET": TEST_SECRET,
-            "MODEL_PROVIDER": "openai",
-            "OPENAI_API_KEY": API_KEY,
-            "OPENAI_BASE_URL": upstream.base_url,
-            "OPENAI_TIMEOUT_S": "30",
-            "LOG_LEVEL": "INFO",
-            "SHUTDOWN_TIMEOUT_S": str(grace_s),
-            "REDIS_URL": "",
-        }
-        env.pop("REDIS_URL")
+        env = served_env(
+            f"sqlite+aiosqlite:///{tmp}/served.db",
+            MODEL_PROVIDER="openai",
+            OPENAI_API_KEY=API_KEY,
+            OPENAI_BASE_URL=upstream.base_url,
+            OPENAI_TIMEOUT_S="30",
+            SHUTDOWN_TIMEOUT_S=str(grace_s),
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "todochat.cli", "serve", "--port", str(self.port)],
             cwd=tmp,  # no stray .env
