@@ -34,6 +34,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Server settings given on the command line (`--env NAME=VALUE`), applied last.
 EXTRA_ENV: dict[str, str] = {}
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# How the server is started: `todochat serve`, or a launcher that takes the same arguments
+# (the turn timeline's, bench/timeline/launch.py).
+SERVER_COMMAND: list[str] = [str(BIN / "todochat")]
+# time.monotonic() of the last CpuMeter readings by name ("start", "end"): the measurement
+# window, for instruments that keep their own records (bench/timeline).
+WINDOW: dict[str, float] = {}
 
 
 def log(message: str) -> None:
@@ -442,7 +448,7 @@ class ServerProcess:
         self._log_file = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
-                str(BIN / "todochat"),
+                *SERVER_COMMAND,
                 "serve",
                 "--host",
                 "127.0.0.1",
@@ -663,8 +669,9 @@ class CpuMeter:
         if name == "start":
             self._start_profiles()
         own = resource.getrusage(resource.RUSAGE_SELF)
+        WINDOW[name] = time.monotonic()
         self.readings[name] = {
-            "t": time.monotonic(),
+            "t": WINDOW[name],
             "system": _system_busy_s(),
             "server": self.server.cpu_seconds(),
             "fake": self.fake.cpu_seconds() if self.fake else 0.0,
