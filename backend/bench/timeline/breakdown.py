@@ -63,6 +63,7 @@ class Turn:
     late_busy: dict[str, float] = field(default_factory=dict)
     late_idle: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    tasks: dict[str, int] = field(default_factory=dict)
 
 
 def load(directory: Path, t0: float, t1: float) -> tuple[list[Turn], dict[str, list[Any]]]:
@@ -82,7 +83,9 @@ def load(directory: Path, t0: float, t1: float) -> tuple[list[Turn], dict[str, l
                         continue
                     cut = r["first_text"]
                 spans = [(k, a, b) for k, a, b in r["spans"]]
-                turns.append(Turn(pid, r["stream"], r["start"], r["end"], cut, spans))
+                turn = Turn(pid, r["stream"], r["start"], r["end"], cut, spans)
+                turn.tasks = r.get("tasks", {})
+                turns.append(turn)
     for intervals in late.values():
         intervals.sort()
     return turns, late
@@ -186,6 +189,16 @@ def summarise(turns: list[Turn], late: dict[str, list[Any]], t0: float, t1: floa
         "stages_ms": stages,
         "spans_per_turn": {k: round(sum(t.counts.get(k, 0) for t in turns) / n, 2) for k in kinds},
         "loop": loop,
+        "tasks_per_turn": round(sum(sum(t.tasks.values()) for t in turns) / n, 2),
+        "tasks_by_coroutine": dict(
+            sorted(
+                (
+                    (name, round(sum(t.tasks.get(name, 0) for t in turns) / n, 2))
+                    for name in {k for t in turns for k in t.tasks}
+                ),
+                key=lambda kv: -kv[1],
+            )[:15]
+        ),
     }
 
 

@@ -43,7 +43,17 @@ Span = tuple[str, float, float]
 
 
 class Turn:
-    __slots__ = ("commit_t0", "end", "first_text", "path", "spans", "start", "status", "unit_t0")
+    __slots__ = (
+        "commit_t0",
+        "end",
+        "first_text",
+        "path",
+        "spans",
+        "start",
+        "status",
+        "tasks",
+        "unit_t0",
+    )
 
     def __init__(self, path: str, start: float) -> None:
         self.path = path
@@ -54,6 +64,8 @@ class Turn:
         self.spans: list[Span] = []
         self.unit_t0 = 0.0
         self.commit_t0 = 0.0
+        # Tasks the turn started, by coroutine: each is at least one more pass of the loop.
+        self.tasks: dict[str, int] = {}
 
     def record(self) -> dict[str, Any]:
         return {
@@ -64,6 +76,7 @@ class Turn:
             "status": self.status,
             "first_text": self.first_text or None,
             "spans": self.spans,
+            "tasks": self.tasks,
         }
 
 
@@ -89,7 +102,9 @@ class Recorder:
 
     def ensure_probe(self) -> None:
         if self.probe is None:
-            self.probe = asyncio.get_running_loop().create_task(self._probe())
+            loop = asyncio.get_running_loop()
+            loop.set_task_factory(_counting_task)
+            self.probe = loop.create_task(self._probe())
 
     async def _probe(self) -> None:
         last_flush = time.monotonic()
@@ -107,6 +122,14 @@ class Recorder:
 
 
 RECORDER: Recorder | None = None
+
+
+def _counting_task(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+    turn = TURN.get() if kwargs.get("context") is None else kwargs["context"].get(TURN)
+    if turn is not None:
+        name = getattr(coro, "__qualname__", type(coro).__name__)
+        turn.tasks[name] = turn.tasks.get(name, 0) + 1
+    return asyncio.Task(coro, loop=loop, **kwargs)
 
 
 def _span(kind: str, t0: float, t1: float) -> None:

@@ -44,7 +44,7 @@ from todochat.agent.instructions import INSTRUCTIONS
 from todochat.agent.items import history_as_input, is_tool_error, tool_arguments, tool_call
 from todochat.agent.offline_model import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
-from todochat.agent.tools import InProcessMCPServer
+from todochat.agent.tools import FixedToolsAgent, InProcessMCPServer
 from todochat.agent.turn_limits import REFUSED_KEY, CappedModel, TurnLimits, limited_reply
 from todochat.config import Settings
 from todochat.conversations.schemas import MessageRead, ToolCall
@@ -256,7 +256,7 @@ class AgentRuntime:
         self.tools = InProcessMCPServer(mcp_server)
         model, self._client = build_model(settings)
         # The MCP tools are converted once in `start` (see agent/tools.py), not on every step.
-        self.agent: Agent[TurnContext] = Agent(
+        self.agent: Agent[TurnContext] = FixedToolsAgent(
             name="todo-assistant",
             instructions=INSTRUCTIONS,
             model=model,

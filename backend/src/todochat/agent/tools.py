@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from agents import FunctionTool, RunContextWrapper, Tool
+from agents import Agent, FunctionTool, RunContextWrapper, Tool
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp.util import MCPToolMetaContext, MCPUtil
 from agents.tool import default_tool_error_function
@@ -42,6 +42,27 @@ from todochat.idempotency.service import effect_key
 from todochat.mcp.server import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY, LimitReached
 
 log = logging.getLogger("todochat.agent")
+TContext = TypeVar("TContext")
+
+
+class FixedToolsAgent(Agent[TContext]):
+    """An agent whose tools are set once, at start-up, and always enabled.
+
+    The Runner asks an agent for its tools at every model step (`get_all_tools`), and the
+    SDK's answer starts one task per tool to check whether it is enabled: ten tasks of a
+    two-step turn, each a pass of the event loop that waits behind every other turn of the
+    worker (P11). Our tools are plain function tools with `is_enabled=True`, never changed
+    after start-up, so the answer is the list itself. Any other kind of tool or a callable
+    `is_enabled` goes the SDK's way.
+    """
+
+    async def get_all_tools(self, run_context: RunContextWrapper[TContext]) -> list[Tool]:
+        tools = self.tools
+        if self.mcp_servers or not all(
+            isinstance(t, FunctionTool) and t.is_enabled is True for t in tools
+        ):
+            return await super().get_all_tools(run_context)
+        return list(tools)
 
 
 def _user_meta(ctx: MCPToolMetaContext) -> dict[str, Any]:
