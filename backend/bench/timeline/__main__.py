@@ -17,7 +17,6 @@ compare `server_cpu_ms_per_turn` with an uninstrumented run, and judge targets o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -26,16 +25,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import harness
 from bench.harness import load_average, log
 from bench.scenarios import OVERRIDES, SCENARIOS, STREAM_FIRST_TOKEN_S
 from bench.timeline.breakdown import load, summarise, table
 from bench.timeline.launch import DIR_ENV
 
+from bench import harness
+
 BACKEND = Path(__file__).resolve().parents[2]
-KEEP = ("concurrency", "turns", "errors", "p50_ms", "p95_ms", "turns_per_s")
-KEEP += ("server_cpu_ms_per_turn", "cpu_cores", "overhead_ms", "first_text_overhead_ms")
-KEEP += ("upstream", "machine", "pool_timeouts")
+KEEP = (
+    *("concurrency", "turns", "errors", "p50_ms", "p95_ms", "turns_per_s"),
+    *("server_cpu_ms_per_turn", "cpu_cores", "overhead_ms", "first_text_overhead_ms"),
+    *("upstream", "machine", "pool_timeouts"),
+)
 
 
 async def one(scenario: str, concurrency: int) -> dict[str, Any]:

@@ -143,7 +143,7 @@ def split(turn: Turn, late: list[Any]) -> None:
     turn.late_busy = dict(late_busy)
     turn.late_idle = dict(late_idle)
     counts: dict[str, int] = defaultdict(int)
-    for k, a, b in turn.spans:
+    for k, a, _ in turn.spans:
         if a < hi:
             counts[k] += 1
     turn.counts = dict(counts)
@@ -153,7 +153,9 @@ def _ms(values: list[float], q: float) -> float:
     return round(percentile(sorted(values), q) * 1000, 1) if values else 0.0
 
 
-def summarise(turns: list[Turn], late: dict[str, list[Any]], t0: float, t1: float) -> dict[str, Any]:
+def summarise(
+    turns: list[Turn], late: dict[str, list[Any]], t0: float, t1: float
+) -> dict[str, Any]:
     for turn in turns:
         split(turn, late.get(turn.pid, []))
     n = max(len(turns), 1)
@@ -167,7 +169,9 @@ def summarise(turns: list[Turn], late: dict[str, list[Any]], t0: float, t1: floa
             "mean": round(sum(values) / n * 1000, 1),
             "p50": _ms(values, 50),
             "p95": _ms(values, 95),
-            "loop_late_busy_mean": round(sum(t.late_busy.get(stage, 0.0) for t in turns) / n * 1000, 1),
+            "loop_late_busy_mean": round(
+                sum(t.late_busy.get(stage, 0.0) for t in turns) / n * 1000, 1
+            ),
             "loop_late_not_running_mean": round(
                 sum(t.late_idle.get(stage, 0.0) for t in turns) / n * 1000, 1
             ),
@@ -185,7 +189,11 @@ def summarise(turns: list[Turn], late: dict[str, list[Any]], t0: float, t1: floa
         }
     return {
         "turns": len(turns),
-        "wall_ms": {"mean": round(sum(wall) / n * 1000, 1), "p50": _ms(wall, 50), "p95": _ms(wall, 95)},
+        "wall_ms": {
+            "mean": round(sum(wall) / n * 1000, 1),
+            "p50": _ms(wall, 50),
+            "p95": _ms(wall, 95),
+        },
         "stages_ms": stages,
         "spans_per_turn": {k: round(sum(t.counts.get(k, 0) for t in turns) / n, 2) for k in kinds},
         "loop": loop,

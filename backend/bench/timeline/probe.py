@@ -115,7 +115,9 @@ class Recorder:
             t1 = time.monotonic()
             late = t1 - t0 - PROBE_S
             if late > LATE_S:
-                self.add({"kind": "late", "t0": t0 + PROBE_S, "t1": t1, "cpu": time.thread_time() - c0})
+                self.add(
+                    {"kind": "late", "t0": t0 + PROBE_S, "t1": t1, "cpu": time.thread_time() - c0}
+                )
             if t1 - last_flush > 1.0:
                 self.flush()
                 last_flush = t1
@@ -149,7 +151,11 @@ def _install_asgi(recorder: Recorder) -> None:
     original = Starlette.__call__
 
     async def call(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not CHAT_PATH.match(scope["path"]):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not CHAT_PATH.match(scope["path"])
+        ):
             return await original(self, scope, receive, send)
         recorder.ensure_probe()
         turn = Turn(scope["path"], time.monotonic())
@@ -159,9 +165,12 @@ def _install_asgi(recorder: Recorder) -> None:
             kind = message["type"]
             if kind == "http.response.start":
                 turn.status = message["status"]
-            elif kind == "http.response.body" and not turn.first_text:
-                if b'"text-delta"' in message.get("body", b""):
-                    turn.first_text = t0
+            elif (
+                kind == "http.response.body"
+                and not turn.first_text
+                and b'"text-delta"' in message.get("body", b"")
+            ):
+                turn.first_text = t0
             await send(message)
             t1 = time.monotonic()
             turn.spans.append(("http.send", t0, t1))
@@ -204,11 +213,15 @@ def _install_sqlalchemy() -> None:
     Pool.connect = connect  # type: ignore[method-assign]
 
     @event.listens_for(Engine, "before_cursor_execute")
-    def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    def before(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
         conn.info["bench_t0"] = time.monotonic()
 
     @event.listens_for(Engine, "after_cursor_execute")
-    def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    def after(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
         t0 = conn.info.pop("bench_t0", None)
         if t0 is not None:
             _span("db.statement", t0, time.monotonic())
@@ -337,9 +350,51 @@ def _install_aiohttp() -> None:
     transport.AiohttpResponseStream.__aiter__ = timed_iter  # type: ignore[method-assign]
 
 
+# Local patches of libraries, to measure what a change there would give (never published as
+# the server's figures): `BENCH_TIMELINE_PATCH=sequential-gather`.
+PATCH_ENV = "BENCH_TIMELINE_PATCH"
+
+
+async def _sequential_gather(*awaitables: Any, on_child_failure: Any = None) -> tuple[Any, ...]:
+    """The Agents SDK's `gather_with_cancel` without a task per awaitable: each awaited in
+    turn. The same results for our turns (the awaitables it gathers for them either finish
+    without waiting or are the only one of their group with work to do)."""
+    results = []
+    for awaitable in awaitables:
+        try:
+            results.append(await awaitable)
+        except BaseException as error:
+            if on_child_failure is not None:
+                on_child_failure(error)
+            for rest in awaitables[len(results) + 1 :]:
+                close = getattr(rest, "close", None)
+                if close is not None:
+                    close()
+            raise
+    return tuple(results)
+
+
+def _patch_sdk_gather() -> None:
+    import importlib
+
+    for name in (
+        "agents.agent",
+        "agents.run_internal.run_loop",
+        "agents.run_internal.turn_resolution",
+        "agents.run_internal.turn_preparation",
+        "agents.run_internal.tool_planning",
+        "agents.run_internal.tool_execution",
+        "agents.run_internal.tool_actions",
+    ):
+        module = importlib.import_module(name)
+        module.gather_with_cancel = _sequential_gather  # type: ignore[attr-defined]
+
+
 def install(directory: str) -> None:
     """Installs every probe in this process (a server worker)."""
     global RECORDER
+    if "sequential-gather" in os.environ.get(PATCH_ENV, ""):
+        _patch_sdk_gather()
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     RECORDER = Recorder(path)
