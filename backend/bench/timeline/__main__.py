@@ -36,7 +36,7 @@ BACKEND = Path(__file__).resolve().parents[2]
 KEEP = (
     *("concurrency", "turns", "errors", "p50_ms", "p95_ms", "turns_per_s"),
     *("server_cpu_ms_per_turn", "cpu_cores", "overhead_ms", "first_text_overhead_ms"),
-    *("upstream", "machine", "pool_timeouts"),
+    *("upstream", "machine", "pool_timeouts", "errors_by_kind"),
 )
 
 
