@@ -114,6 +114,9 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
     for name, lvl in (
         ("uvicorn.access", logging.WARNING),
         ("httpx", logging.WARNING),
+        # The openai client's HTTP library: one INFO line per model request otherwise, 2 of a
+        # turn's 10 lines, each written on the event loop (issue 19).
+        ("httpx2", logging.WARNING),
         ("openai", logging.WARNING),
         ("openai.agents", logging.WARNING),
         ("mcp", logging.WARNING),

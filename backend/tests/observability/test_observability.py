@@ -75,6 +75,34 @@ async def test_log_lines_are_json_with_context_and_timings_and_no_secrets(info_a
         assert secret not in logs.text
 
 
+async def test_a_turn_over_openai_logs_its_model_calls_once_not_the_http_library(
+    upstream, database_url
+) -> None:
+    running = await start_app(
+        make_settings(
+            database_url,
+            log_level="INFO",
+            model_provider="openai",
+            openai_api_key="sk-test-not-a-real-key",
+            openai_base_url=upstream.base_url,
+            openai_model="fake-model",
+        )
+    )
+    user = User()
+    try:
+        with LogCapture() as logs:
+            async with running.client() as c:
+                r = await c.post(
+                    user.url("/chat"), json={"message": "water the plants"}, headers=user.headers
+                )
+                assert r.status_code == 200
+    finally:
+        await running.stop()
+    records = logs.records()
+    assert sum(r.get("operation") == "agent.model" for r in records) == 2
+    assert [r for r in records if r.get("logger", "").startswith("httpx")] == []
+
+
 async def test_repository_timings_are_logged_at_debug(client, user) -> None:
     repo_logger = logging.getLogger("todochat.tasks.repository")
     with LogCapture() as logs:
