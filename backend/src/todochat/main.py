@@ -156,7 +156,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         # A rate-limited route that fails later still tells the client its remaining budget.
         budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
         return error_response(
-            exc.status_code, exc.detail, {**budget, **(exc.headers or {})} or None
+            exc.status_code,
+            exc.detail,
+            {**budget, **(exc.headers or {})} or None,
+            conversation_id=exc.conversation_id,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -21,10 +21,13 @@ from dataclasses import dataclass
 
 from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
 from todochat.agent.runner import AgentRuntime, ModelFailure
+from todochat.agent.turn_limits import account
+from todochat.agent.upstream import UpstreamFailure
 from todochat.chat.ledger import Admission, KeyedLedger, OpenTurn, Replay, TurnLedger
 from todochat.chat.schemas import ChatRequest, ChatResponse
+from todochat.conversations.schemas import ToolCall
 from todochat.db import Database
-from todochat.errors import AppError, DatabaseUnavailable, ModelUnavailable
+from todochat.errors import AppError, DatabaseUnavailable, ModelMisconfigured, ModelUnavailable
 from todochat.idempotency.service import IdempotencyKey, IdempotencyKeyInUse
 from todochat.logs import bind
 from todochat.ratelimit import RateLimited
@@ -155,17 +158,10 @@ async def _complete(
                     on_event=on_event,
                 )
             except ModelFailure as failure:
-                log.error(
-                    "model upstream failed",
-                    extra={
-                        "operation": "chat.model",
-                        "outcome": "model_error",
-                        "error_type": failure.reason,
-                        "tool_calls": len(failure.tool_calls),
-                    },
-                )
-                await ledger.fail(turn, failure.tool_calls)
-                raise ModelUnavailable() from failure
+                error = _model_error(failure.failure, failure.tool_calls)
+                _log_model_failure(failure.failure, len(failure.tool_calls))
+                await ledger.fail(turn, failure.tool_calls, reply=error.detail)
+                raise error from failure
             response = ChatResponse(
                 conversation_id=turn.conversation_id,
                 response=result.reply,
@@ -173,6 +169,9 @@ async def _complete(
             )
             await ledger.finish(turn, response)
     except Exception as exc:
+        if isinstance(exc, AppError) and exc.conversation_id is None:
+            # The conversation exists: the client goes on in it, whatever failed.
+            exc.conversation_id = turn.conversation_id
         _count(runtime, _outcome(exc))
         raise
     _count(runtime, "ok")
@@ -191,6 +190,38 @@ async def _complete(
         },
     )
     return response
+
+
+def _model_error(failure: UpstreamFailure, tool_calls: list[ToolCall]) -> AppError:
+    """The answer to a failed model upstream (M1): 503 with the upstream's wait when it is
+    temporary, 502 when the service is misconfigured; either says what the tools did."""
+    error: AppError
+    if failure.temporary:
+        error = ModelUnavailable(headers={"Retry-After": str(failure.retry_after_s)})
+    else:
+        error = ModelMisconfigured()
+    done = account(tool_calls)
+    if done:
+        error.detail = f"{error.detail} {done}"
+    return error
+
+
+def _log_model_failure(failure: UpstreamFailure, tool_calls: int) -> None:
+    """One line per failed turn; a configuration error at ERROR, with what the upstream said."""
+    log.log(
+        logging.WARNING if failure.temporary else logging.ERROR,
+        "model upstream failed",
+        extra={
+            "operation": "chat.model",
+            "outcome": failure.kind,
+            "error_type": failure.error_type,
+            "upstream_status": failure.status,
+            "upstream_path": failure.path,
+            "upstream_body": failure.excerpt,
+            "retry_after_s": failure.retry_after_s if failure.temporary else None,
+            "tool_calls": tool_calls,
+        },
+    )
 
 
 async def _stream(
@@ -242,7 +273,7 @@ async def _replayed(response: ChatResponse) -> AsyncIterator[StreamEvent]:
 def _outcome(exc: Exception) -> str:
     if isinstance(exc, RateLimited):
         return "rate_limited"
-    if isinstance(exc, ModelUnavailable):
+    if isinstance(exc, ModelUnavailable | ModelMisconfigured):
         return "model_error"
     if isinstance(exc, DatabaseUnavailable):
         return "db_error"
