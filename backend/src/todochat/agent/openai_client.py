@@ -6,8 +6,8 @@ union member for each message. Profiled under the `overhead` benchmark it was 18
 server's CPU: about 0.16 ms per message of history, so 5 ms for a 30-item conversation, on
 each of a turn's model calls. For the bodies the Agents SDK sends (plain JSON: dicts, lists,
 strings, numbers) the transform only drops omitted arguments, which is what `create` does
-here before posting with the client's `_post`. Streaming keeps the SDK's own path. These are
-private APIs of the pinned minor release (see decision P4, and `python -m bench.openai_transform`).
+here before posting with the client's `_post`, streamed or not. These are private APIs of the
+pinned minor release (see decision P4, and `python -m bench.openai_transform`).
 tests/chat/test_chat_openai.py checks that the body sent is the one the transform would produce.
 
 With `string_content` (OPENAI_STRING_CONTENT, M2 in specs/decisions.md) every message's content
@@ -21,14 +21,14 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, AsyncStream
 from openai._base_client import make_request_options
 from openai._types import NOT_GIVEN
 from openai._utils import is_given
 from openai.lib._chat_completion_resources import validate_response_format
 from openai.resources.chat import AsyncChat
 from openai.resources.chat.completions import AsyncCompletions
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
@@ -62,8 +62,6 @@ class _Completions(AsyncCompletions):
         client = self._client
         if isinstance(client, AgentOpenAI) and client.string_content and "messages" in params:
             params = {**params, "messages": as_string_contents(params["messages"])}
-        if params.get("stream"):
-            return await super().create(**params)
         validate_response_format(params.get("response_format", NOT_GIVEN))
         return await self._post(
             "/chat/completions",
@@ -76,6 +74,8 @@ class _Completions(AsyncCompletions):
                 security={"bearer_auth": True},
             ),
             cast_to=ChatCompletion,
+            stream=bool(params.get("stream")),
+            stream_cls=AsyncStream[ChatCompletionChunk],
         )
 
 
@@ -86,7 +86,7 @@ class _Chat(AsyncChat):
 
 
 class AgentOpenAI(AsyncOpenAI):
-    """`AsyncOpenAI` with the fast non-streaming `chat.completions.create` above."""
+    """`AsyncOpenAI` with the fast `chat.completions.create` above."""
 
     def __init__(self, *, string_content: bool = False, **options: Any) -> None:
         super().__init__(**options)
