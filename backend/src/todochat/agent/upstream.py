@@ -18,9 +18,8 @@ import email.utils
 import json
 import logging
 import re
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -155,13 +154,11 @@ class UpstreamState:
     status: UpstreamStatus = "unknown"
     detail: str | None = None
     checked_at: datetime | None = None
-    _at: float = field(default=0.0, repr=False)
 
     def set(self, status: UpstreamStatus, detail: str | None = None) -> None:
         self.status = status
         self.detail = detail
         self.checked_at = datetime.now(UTC)
-        self._at = time.monotonic()
 
     def record_failure(self, failure: UpstreamFailure) -> None:
         if failure.kind == "misconfigured":
