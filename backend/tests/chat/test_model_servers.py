@@ -32,6 +32,7 @@ from tests.faults import LogCapture
 from todochat.agent.items import BAD_ARGUMENTS_MESSAGE
 from todochat.config import Settings
 from todochat.errors import ModelMisconfigured, ModelUnavailable
+from todochat.logs import configure_logging
 
 API_KEY = "sk-test-model-servers-key-never-logged"
 DOORS = ["json", "stream"]
@@ -154,6 +155,12 @@ async def _tasks(base: str, user: User) -> list[dict[str, Any]]:
         r = await c.get(f"/api/{user.id}/tasks", headers=user.headers)
     tasks: list[dict[str, Any]] = r.json()
     return tasks
+
+
+def _capture() -> LogCapture:
+    """The app's log lines; its handler (which LogCapture copies) exists before any app does."""
+    configure_logging("WARNING")
+    return LogCapture()
 
 
 def _failed(outcome: dict[str, Any], door: str, status: int) -> None:
@@ -326,7 +333,7 @@ async def test_a_configuration_error_is_a_502_logged_once_with_its_cause(
     echo = f'{{"error": {{"message": "Incorrect API key provided: {API_KEY}", "code": {status}}}}}'
     upstream.behaviour.script.append(fail(status, body=echo))
     user = User()
-    with LogCapture() as logs:
+    with _capture() as logs:
         outcome = await turn(app_url, user, "add buy milk")
     _failed(outcome, turn.door, 502)
     assert outcome["detail"] == ModelMisconfigured.detail
@@ -359,7 +366,7 @@ async def test_temporary_upstream_failures_are_503_with_retry_after(
 ) -> None:
     upstream.behaviour.script.append(entry)
     user = User()
-    with LogCapture() as logs:
+    with _capture() as logs:
         outcome = await turn(app_url, user, "add buy milk")
     _failed(outcome, turn.door, 503)
     assert outcome["detail"] == ModelUnavailable.detail
@@ -420,14 +427,14 @@ async def test_nothing_listening_is_unreachable_503_and_health_says_so(
     base_url = f"http://127.0.0.1:{_closed_port()}/v1"
     reader = request.getfixturevalue("ai_sdk_reader") if door == "stream" else None
     user = User()
-    with LogCapture() as logs:
+    with _capture() as logs:
         async with served(_settings(database_url, base_url)) as base:
             outcome = await Turn(door, reader)(base, user, "add buy milk")
             async with httpx.AsyncClient(base_url=base) as c:
                 health = await c.get("/health")
     _failed(outcome, door, 503)
     [line] = [r for r in logs.records() if r["message"] == "model upstream failed"]
-    assert line["outcome"] == "unreachable"
+    assert (line["outcome"], line["error_type"]) == ("unreachable", "ConnectionRefusedError")
     # Readiness is about this service; the upstream's state is reported, not failed on.
     assert health.status_code == 200
     assert health.json()["model"]["status"] == "unreachable"
@@ -440,7 +447,7 @@ async def test_the_responses_api_against_a_chat_completions_server_is_a_502(
     reader = request.getfixturevalue("ai_sdk_reader") if door == "stream" else None
     settings = _settings(database_url, upstream.base_url, openai_api="responses")
     user = User()
-    with LogCapture() as logs:
+    with _capture() as logs:
         async with served(settings) as base:
             outcome = await Turn(door, reader)(base, user, "add buy milk")
             async with httpx.AsyncClient(base_url=base) as c:
@@ -474,7 +481,7 @@ async def test_start_up_checks_the_model_once_and_health_reports_it(
     upstream.behaviour.models = models
     upstream.behaviour.models_status = models_status
     settings = _settings(database_url, upstream.base_url, log_level="INFO")
-    with LogCapture() as logs:
+    with _capture() as logs:
         async with served(settings) as base, httpx.AsyncClient(base_url=base) as c:
             for _ in range(50):
                 health = await c.get("/health")

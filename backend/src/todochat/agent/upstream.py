@@ -127,13 +127,18 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> UpstreamFa
             path = cause.request.url.path
             # The aiohttp transport reports a refused connection as a connect *time-out*; the
             # refusal (an OSError that is no time-out) is further down the chain.
-            refused = any(
-                isinstance(c, OSError) and not isinstance(c, TimeoutError) for c in _chain(cause)
-            )
-            timed_out = isinstance(cause, openai.APITimeoutError)
+            # The deepest such error is the system's own (ConnectionRefusedError, a DNS
+            # failure), beneath the transport's wrappers.
+            refusals = [
+                c
+                for c in _chain(cause)
+                if isinstance(c, OSError) and not isinstance(c, TimeoutError)
+            ]
+            refused = refusals[-1] if refusals else None
+            timed_out = isinstance(cause, openai.APITimeoutError) and refused is None
             return UpstreamFailure(
-                kind="unreachable" if refused or not timed_out else "timeout",
-                error_type=type(cause).__name__,
+                kind="timeout" if timed_out else "unreachable",
+                error_type=type(refused or cause).__name__,
                 path=path,
             )
     if any(isinstance(c, TimeoutError) for c in _chain(exc)) or "Timeout" in type(exc).__name__:
