@@ -23,6 +23,7 @@ from todochat.apidocs.router import docs_router
 from todochat.auth.router import router as auth_router
 from todochat.auth.tokens import TokenVerifier
 from todochat.chat.router import router as chat_router
+from todochat.chatkit.router import router as chatkit_router
 from todochat.config import Settings, get_settings
 from todochat.conversations.router import router as conversations_router
 from todochat.db import Database, create_engine
@@ -214,7 +215,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     _install_error_handlers(app)
-    for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
+    for router in (
+        health_router,
+        auth_router,
+        tasks_router,
+        chat_router,
+        conversations_router,
+        chatkit_router,
+    ):
         app.include_router(router)
     app.router.routes.extend(mcp_routes())
     if docs:
