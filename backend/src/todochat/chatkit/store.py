@@ -94,6 +94,8 @@ class ConversationStore(Store[RequestContext]):
             raise Unprocessable(
                 f"A thread title is 1-{MAX_TITLE_CHARS} characters, without control characters"
             )
+        # ChatKit answers threads.update with this object: it shows the title as stored.
+        thread.title = title
         await self._run(
             conversation_service.rename,
             user_id=context.user_id,

@@ -262,6 +262,7 @@ async def page_messages(
 async def get_message(
     session: AsyncSession, *, user_id: str, conversation_id: int, message_id: int
 ) -> MessageRead:
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
     message = await repository.get_message(
         session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
     )
@@ -273,6 +274,7 @@ async def get_message(
 async def delete_message(
     session: AsyncSession, *, user_id: str, conversation_id: int, message_id: int
 ) -> None:
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
     deleted = await repository.delete_messages(
         session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
     )
