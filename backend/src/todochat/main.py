@@ -199,7 +199,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "The same task tools the chat agent uses are served to MCP clients at `/mcp` "
             "(streamable HTTP, `Authorization: Bearer <token>`; OAuth protected-resource "
             "metadata at `/.well-known/oauth-protected-resource/mcp`). That endpoint speaks "
-            "MCP's JSON-RPC, so it is not listed below."
+            "MCP's JSON-RPC, so it is not listed below. Neither is `POST /chatkit`, the "
+            "OpenAI ChatKit protocol for ChatKit frontends (same bearer token; see the README)."
         ),
         lifespan=lifespan,
         # /docs is our own route (apidocs/), serving Swagger UI's files from the app.
