@@ -341,3 +341,12 @@ async def test_no_valid_token_is_401(offline_url: str, token: str | None) -> Non
         ck.headers = {"Authorization": f"Bearer {token}"}
     r = await ck.post(ThreadsListReq(params=ThreadListParams()))
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "thread_id", ["thr_0", "thr_2147483648", "thr_-1", "thr_\u0661", "thr_", "12", "msg_1"]
+)
+async def test_an_id_that_is_not_ours_is_404(offline_url: str, thread_id: str) -> None:
+    ck = ChatKit(offline_url, User())
+    r = await ck.post(ThreadsGetByIdReq(params=ThreadGetByIdParams(thread_id=thread_id)))
+    assert r.status_code == 404 and r.json() == {"detail": "Thread not found"}
