@@ -66,7 +66,6 @@ class ModelUnavailable(ServiceUnavailable):
 
 # --- OpenAPI documentation of the error answers -------------------------------------------------
 _DESCRIPTIONS = {
-    400: "A request this server does not support",
     401: "Missing, malformed or expired token",
     403: "The token's user is not the user in the path",
     404: "Not found (or not yours)",
