@@ -89,12 +89,15 @@ class TurnLedger:
         request: ChatRequest,
         history_limit: int,
         admit: Admission | None = None,
+        retry_of: int | None = None,
     ) -> None:
         self.db = db
         self.user_id = user_id
         self.request = request
         self.history_limit = history_limit
         self.admit = admit
+        # A stored user message to answer again (ChatKit's retry): `begin` stores no new one.
+        self.retry_of = retry_of
 
     async def __aenter__(self) -> TurnLedger:
         return self
@@ -108,7 +111,19 @@ class TurnLedger:
         await self.abandon()
 
     async def begin(self) -> OpenTurn | Replay:
-        """Store the user's message (creating the conversation if needed)."""
+        """Store the user's message (creating the conversation if needed); for a retry, drop
+        what followed the stored message instead."""
+        if self.retry_of is not None:
+            assert self.request.conversation_id is not None, "a retry names its conversation"
+            retried = await self.db.run(
+                conversation_service.retry_turn,
+                user_id=self.user_id,
+                conversation_id=self.request.conversation_id,
+                message_id=self.retry_of,
+                history_limit=self.history_limit,
+                admit=self.admit,
+            )
+            return OpenTurn.of(retried)
         start = await self.db.run(
             conversation_service.start_turn,
             user_id=self.user_id,

@@ -63,6 +63,8 @@ StreamEvent = StepStarted | TextDelta | ToolStarted | ToolFinished | Completed |
 class StreamedTurn:
     conversation_id: int
     events: AsyncIterator[StreamEvent]
+    # The stored user message the turn answers (unknown for a replay).
+    message_id: int | None = None
 
 
 async def chat_turn(
@@ -95,15 +97,20 @@ async def stream_turn(
     heartbeat_s: float,
     idempotency_key: IdempotencyKey | None = None,
     admit: Admission | None = None,
+    retry_of: int | None = None,
 ) -> StreamedTurn:
-    """Begin the turn (its errors are the caller's, before any byte is sent), then stream it."""
-    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit)
+    """Begin the turn (its errors are the caller's, before any byte is sent), then stream it.
+    `retry_of` (a stored user message of `request.conversation_id`, without a key) answers that
+    message again instead of storing a new one."""
+    if retry_of is not None and (idempotency_key is not None or request.conversation_id is None):
+        raise ValueError("a retry names its conversation and has no Idempotency-Key")
+    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit, retry_of)
     turn = await _begin(runtime, ledger, idempotency_key)
     if isinstance(turn, Replay):
         return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
     queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
     runtime.detach(_stream(runtime, ledger, turn, queue))
-    return StreamedTurn(turn.conversation_id, _follow(queue, heartbeat_s))
+    return StreamedTurn(turn.conversation_id, _follow(queue, heartbeat_s), turn.message_id)
 
 
 def _ledger(
@@ -113,10 +120,16 @@ def _ledger(
     history_limit: int,
     key: IdempotencyKey | None,
     admit: Admission | None,
+    retry_of: int | None = None,
 ) -> TurnLedger:
     if key is None:
         return TurnLedger(
-            db=db, user_id=user_id, request=request, history_limit=history_limit, admit=admit
+            db=db,
+            user_id=user_id,
+            request=request,
+            history_limit=history_limit,
+            admit=admit,
+            retry_of=retry_of,
         )
     return KeyedLedger(
         db=db, user_id=user_id, request=request, history_limit=history_limit, key=key, admit=admit
