@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     db_slow_ms: float = 100
     db_connect_timeout_s: float = Field(default=5, gt=0)
+    # Off behind a pooler in transaction mode (PgBouncer 1.18's `pool_mode = transaction`, most
+    # managed poolers): consecutive transactions of one client connection run on different
+    # server connections, so named prepared statements collide or go missing. Off, every
+    # statement is parsed unnamed in the same round trip that runs it (S1 in specs/decisions.md).
+    db_prepared_statements: bool = True
 
     better_auth_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
