@@ -8,9 +8,11 @@ stored, with what the tools did). Each step is one short unit of work.
 with a lease in `begin` and stores the answer in `finish`, in the same transactions, so the
 key's record always tells how far the turn got: a repeat replays a finished turn, waits for a
 running one, and resumes one that was abandoned (its owner failed and let go of the lease, or
-died and the lease ran out). Used as `async with ledger:`, the lease is given back on every
-exit that neither finished nor failed the turn. Every frontend's turn (JSON, streamed, ChatKit)
-goes through a ledger.
+died and the lease ran out). From `begin` until the turn is finished, failed or let go, the
+lease is renewed (a heartbeat every quarter of the short lease: a live owner keeps it however
+long its model takes, a dead one loses it within IDEMPOTENCY_LEASE_S). Used as `async with
+ledger:`, the lease is given back on every exit that neither finished nor failed the turn.
+Every frontend's turn (JSON, streamed, ChatKit) goes through a ledger.
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ class KeyedLedger(TurnLedger):
         self.owner = idempotency.new_owner()
         # The record this request holds the lease of, until the turn is finished or let go.
         self._record_id: int | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def begin(self) -> OpenTurn | Replay:
         """Claim the key and store the user's message in one transaction; or replay a finished
@@ -190,6 +193,8 @@ class KeyedLedger(TurnLedger):
                 await self._release_quietly()
                 raise
             if outcome is not None:
+                if self._record_id is not None:
+                    self._heartbeat = asyncio.create_task(self._renew_lease(self._record_id))
                 return outcome
             if time.monotonic() >= deadline:
                 raise IdempotencyKeyInUse()
@@ -202,15 +207,49 @@ class KeyedLedger(TurnLedger):
             lambda session: self._store_answer(session, turn=turn, response=response),
             self._answered,
         )
+        await self._stop_heartbeat()
         self._record_id = None
 
     async def fail(self, turn: OpenTurn, tool_calls: list[ToolCall]) -> None:
         await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls)
+        await self._stop_heartbeat()
         self._record_id = None
 
     async def abandon(self) -> None:
+        await self._stop_heartbeat()
         if self._record_id is not None:
             await self._release_quietly()
+
+    async def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
+
+    async def _renew_lease(self, record_id: int) -> None:
+        """The heartbeat: renew the lease every quarter of it until the turn ends. A renewal
+        the database refuses now is tried again at the next beat; three beats missed in a row
+        let the lease run out, and a retry may then take the turn over (its tool calls are
+        keyed, so nothing is done twice, and this owner's `finish` is refused)."""
+        every = self.key.lease_s / 4
+        while True:
+            await asyncio.sleep(every)
+            try:
+                held = await self.db.run(
+                    idempotency.renew,
+                    user_id=self.user_id,
+                    record_id=record_id,
+                    key=self.key,
+                    owner=self.owner,
+                )
+            except DatabaseUnavailable:
+                log.warning(
+                    "could not renew a chat turn's lease", extra={"operation": "chat.lease"}
+                )
+                continue
+            if not held:
+                log.warning("a chat turn's lease was taken over", extra={"operation": "chat.lease"})
+                return
 
     # --- units of work ---------------------------------------------------------------------
     async def _claim(self, session: AsyncSession) -> OpenTurn | Replay | None:
