@@ -125,9 +125,10 @@ class Settings(BaseSettings):
 
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_wait_s: float = Field(default=10, ge=0)
-    # A keyed chat turn's lease, renewed by its owner every quarter of it while the turn runs:
-    # a retry takes the turn over at most this long after its instance died (S2).
-    idempotency_lease_s: float = Field(default=8, ge=1)
+    # A chat turn holds its conversation (and its Idempotency-Key) for this long, renewed by its
+    # instance every quarter of it while the turn runs: a turn whose instance died is free to
+    # be taken over at most this long after (S2, S3 in specs/decisions.md).
+    chat_turn_lease_s: float = Field(default=8, ge=1)
 
     @field_validator("cors_origins", "mcp_allowed_hosts", mode="before")
     @classmethod

@@ -209,7 +209,7 @@ async def test_a_dead_owners_turn_is_taken_over_once_its_lease_runs_out(db: Data
     dead = KeyedLedger(db=db, user_id=user_id, request=request, history_limit=20, key=key)
     first = await dead.begin()
     assert isinstance(first, OpenTurn)
-    await dead._stop_heartbeat()  # what SIGKILL does to it; its lease is not given back
+    await dead._let_go()  # its heartbeat stops, as under SIGKILL; nothing is given back
     died = time.monotonic()
     async with KeyedLedger(
         db=db, user_id=user_id, request=request, history_limit=20, key=_same(key, wait_s=5)

@@ -134,7 +134,7 @@ async def test_a_live_owner_is_never_taken_over_and_its_answer_replays_on_the_ot
     """The turn runs for about 2.5 leases of 2 s; retries on the other instance meanwhile
     are told to wait (409), and once it is done get its answer, replayed."""
     upstream.behaviour.delay_s = 2.5
-    env = _model_env(upstream, IDEMPOTENCY_LEASE_S="2", IDEMPOTENCY_WAIT_S="0.5")
+    env = _model_env(upstream, CHAT_TURN_LEASE_S="2", IDEMPOTENCY_WAIT_S="0.5")
     owner, other = _pair(tmp_path, database_url, env)
     user = User()
     body = {"message": "water the plants"}

@@ -75,7 +75,15 @@ async def chat_turn(
     """One turn. `admit` (the chat budget) runs once per new turn, after the request proved
     valid and before anything is stored: a rejected request, a replay, a resumed turn or a
     wait for a running one spends nothing."""
-    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit)
+    ledger = _ledger(
+        db,
+        runtime.settings.chat_turn_lease_s,
+        user_id,
+        request,
+        history_limit,
+        idempotency_key,
+        admit,
+    )
     turn = await _begin(runtime, ledger, idempotency_key)
     if isinstance(turn, Replay):
         return turn.response
@@ -94,7 +102,15 @@ async def stream_turn(
     admit: Admission | None = None,
 ) -> StreamedTurn:
     """Begin the turn (its errors are the caller's, before any byte is sent), then stream it."""
-    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit)
+    ledger = _ledger(
+        db,
+        runtime.settings.chat_turn_lease_s,
+        user_id,
+        request,
+        history_limit,
+        idempotency_key,
+        admit,
+    )
     turn = await _begin(runtime, ledger, idempotency_key)
     if isinstance(turn, Replay):
         return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
@@ -105,6 +121,7 @@ async def stream_turn(
 
 def _ledger(
     db: Database,
+    lease_s: float,
     user_id: str,
     request: ChatRequest,
     history_limit: int,
@@ -113,7 +130,12 @@ def _ledger(
 ) -> TurnLedger:
     if key is None:
         return TurnLedger(
-            db=db, user_id=user_id, request=request, history_limit=history_limit, admit=admit
+            db=db,
+            user_id=user_id,
+            request=request,
+            history_limit=history_limit,
+            lease_s=lease_s,
+            admit=admit,
         )
     return KeyedLedger(
         db=db, user_id=user_id, request=request, history_limit=history_limit, key=key, admit=admit

@@ -62,7 +62,7 @@ class IdempotencyKeyHeader:
             scope=self.scope or f"{request.method} {template}",
             ttl_s=settings.idempotency_ttl_s,
             wait_s=settings.idempotency_wait_s,
-            lease_s=settings.idempotency_lease_s,
+            lease_s=settings.chat_turn_lease_s,
             on_replay=on_replay,
         )
 
