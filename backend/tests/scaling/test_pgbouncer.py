@@ -138,6 +138,9 @@ async def test_task_routes_chat_and_retries_behind_pgbouncer_in_transaction_mode
                 )
             )
             assert [r.status_code for r in created] == [201] * len(titles)
+            # The connection formula behind a pooler (docs/SCALING.md): PostgreSQL sees at most
+            # PgBouncer's pool, whatever the app's pool (8 here) and the concurrency (40).
+            assert 1 <= len(await _server_pids(pg_url)) <= transaction_pooler.pool_size
             task_id = created[0].json()["id"]
             assert (
                 await client.patch(user.url(f"/tasks/{task_id}/complete"), headers=user.headers)

@@ -23,6 +23,7 @@ from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinishe
 from todochat.agent.runner import AgentRuntime, ModelFailure
 from todochat.chat.ledger import Admission, KeyedLedger, OpenTurn, Replay, TurnLedger
 from todochat.chat.schemas import ChatRequest, ChatResponse
+from todochat.conversations.service import ConversationBusy
 from todochat.db import Database
 from todochat.errors import AppError, DatabaseUnavailable, ModelUnavailable
 from todochat.idempotency.service import IdempotencyKey, IdempotencyKeyInUse
@@ -268,7 +269,7 @@ def _outcome(exc: Exception) -> str:
         return "model_error"
     if isinstance(exc, DatabaseUnavailable):
         return "db_error"
-    if isinstance(exc, IdempotencyKeyInUse):
+    if isinstance(exc, IdempotencyKeyInUse | ConversationBusy):
         return "busy"
     return "error"
 
