@@ -9,7 +9,7 @@ IDEMPOTENCY_TTL_S (24 h).
   key waits on the record's unique index (PostgreSQL) or on the writer lock (SQLite) and then
   replays the stored answer.
 - A chat turn spans three transactions around the model. Its record is written with the user's
-  message and carries a short lease (IDEMPOTENCY_LEASE_S) that its owner renews while the turn
+  message and carries a short lease (CHAT_TURN_LEASE_S) that its owner renews while the turn
   runs (`renew`, the ledger's heartbeat). A repeat finds the answer (replay), or the turn in
   progress (wait up to IDEMPOTENCY_WAIT_S, then 409), or a turn whose owner gave up or died
   (lease released, or not renewed in time): then it resumes that turn, reusing the stored
