@@ -1,9 +1,9 @@
 """Conversation and message queries, every one filtered by the owner's user id.
 
 The statements of a chat turn (`create`, `claim_turn`, `recent_messages`, `insert_message`,
-`touch`, `renew_turn`, `release_turn`) are Core statements on the tables: a turn runs them on
-every request, and the ORM's unit of work (identity map, instance state, flush ordering) costs
-more than the query itself.
+`touch_and_release`, `renew_turn`, `release_turn`) are Core statements on the tables: a turn
+runs them on every request, and the ORM's unit of work (identity map, instance state, flush
+ordering) costs more than the query itself.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ _CREATE = (
     .returning(_c.id)
 )
 _OWNED = sa.and_(_c.id == sa.bindparam("cid"), _c.user_id == sa.bindparam("owner"))
-_TOUCH = sa.update(_conversations).where(_OWNED).values(updated_at=_param("at", _c.updated_at))
 # The conversation's turn: taken when free (never held, given back, or not renewed in time)
 # or already this turn's; the ownership check, the touch and the claim in one statement.
 _TURN_FREE = sa.or_(
@@ -71,6 +70,18 @@ _RENEW_TURN = (
     .returning(_c.id)
 )
 _RELEASE_TURN = sa.update(_conversations).where(_HELD_BY).values(turn_owner=None, turn_until=None)
+# The reply stored: the conversation is touched and its turn given back, in one statement (the
+# turn only if this turn still holds it).
+_ours = _c.turn_owner == sa.bindparam("holder")
+_TOUCH_AND_RELEASE = (
+    sa.update(_conversations)
+    .where(_OWNED)
+    .values(
+        updated_at=_param("at", _c.updated_at),
+        turn_owner=sa.case((_ours, sa.null()), else_=_c.turn_owner),
+        turn_until=sa.case((_ours, sa.null()), else_=_c.turn_until),
+    )
+)
 _LAST_QUESTION = sa.select(sa.func.max(_m.id)).where(
     _m.conversation_id == sa.bindparam("cid"),
     _m.user_id == sa.bindparam("owner"),
@@ -228,9 +239,14 @@ async def insert_message(
     return message_id
 
 
-@timed("repo.conversations.touch", level=logging.DEBUG)
-async def touch(session: AsyncSession, *, user_id: str, conversation_id: int, at: datetime) -> None:
-    await session.execute(_TOUCH, {"owner": user_id, "cid": conversation_id, "at": at})
+@timed("repo.conversations.touch_and_release", level=logging.DEBUG)
+async def touch_and_release(
+    session: AsyncSession, *, user_id: str, conversation_id: int, turn_owner: str, at: datetime
+) -> None:
+    await session.execute(
+        _TOUCH_AND_RELEASE,
+        {"owner": user_id, "cid": conversation_id, "holder": turn_owner, "at": at},
+    )
 
 
 @timed("repo.conversations.list_for_user", level=logging.DEBUG)

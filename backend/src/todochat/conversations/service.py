@@ -146,9 +146,8 @@ async def finish_turn(
         tool_calls=stored,
         at=now,
     )
-    await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
-    await repository.release_turn(
-        session, user_id=user_id, conversation_id=conversation_id, turn_owner=owner
+    await repository.touch_and_release(
+        session, user_id=user_id, conversation_id=conversation_id, turn_owner=owner, at=now
     )
     return MessageRead(
         id=message_id,
