@@ -207,8 +207,9 @@ def _install_liveness_check(engine: AsyncEngine) -> None:
         idle_since = record.info.get("idle_since")
         if idle_since is not None and time.monotonic() - idle_since > PING_IF_IDLE_S:
             try:
-                # The simple query protocol: one message, whatever the pooler in between.
-                await_(driver.execute(";", timeout=PING_TIMEOUT_S))
+                # Behind a transaction pooler (DB_PREPARED_STATEMENTS=false) asyncpg re-parses
+                # the unnamed statement in the message that runs it: safe outside a transaction.
+                await_(driver.fetchrow(";", timeout=PING_TIMEOUT_S))
             except Exception as error:
                 raise sa_exc.InvalidatePoolError("ping failed") from error
 
