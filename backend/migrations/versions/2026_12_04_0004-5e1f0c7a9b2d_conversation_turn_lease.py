@@ -1,7 +1,7 @@
 """conversation turn lease: one turn at a time on a conversation (issue 15)
 
 Revision ID: 5e1f0c7a9b2d
-Revises: c82dd437f79f
+Revises: 5e1f0c2a9b7d
 Create Date: 2026-12-04 17:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import todochat.models.base
 
 revision: str = "5e1f0c7a9b2d"
-down_revision: str | None = "c82dd437f79f"
+down_revision: str | None = "5e1f0c2a9b7d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
