@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.harness import load_average
-from todochat.agent.offline_model import READ_MAX_CHARS, decide
+from todochat.agent.offline.cleaning import READ_MAX_CHARS
+from todochat.agent.offline.planning import decide
 from todochat.chat.schemas import MAX_MESSAGE_CHARS
 
 TOOLS = ("add_task", "list_tasks", "complete_task", "delete_task", "update_task")

@@ -42,7 +42,7 @@ from openai import DefaultAioHttpClient
 from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
 from todochat.agent.instructions import INSTRUCTIONS
 from todochat.agent.items import history_as_input, is_tool_error, tool_arguments, tool_call
-from todochat.agent.offline_model import OfflineModel
+from todochat.agent.offline import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
 from todochat.agent.turn_limits import REFUSED_KEY, CappedModel, TurnLimits, limited_reply
