@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from todochat.agent.offline.cleaning import FLAGS
 from todochat.agent.offline.intent import Intent
 from todochat.agent.offline.lexicon import TASK_VERBS, wordset
 from todochat.agent.offline.listing import list_status
-from todochat.agent.offline.titles import TITLE_FIELD, split_description
+from todochat.agent.offline.titles import LIST_SUFFIX, TITLE_FIELD, split_description
 
 _ADD_VERB = re.compile(
     r"^(?:add|put down|put|jot down|jot|note down|write down|pop|stick|throw|include)\b"
@@ -76,7 +77,10 @@ _ONE_TASK_HEAD = re.compile(
 )
 
 
-def add_titles(rest: str, *, by_verbs: bool = False) -> Intent | None:
+def add_titles(rest: str, *, by_verbs: bool = False, noun_lists: bool = False) -> Intent | None:
+    """The new task(s) named by `rest`: several when it lists them ("these: X, Y", "'X' and 'Y'"),
+    with `by_verbs` when each part opens with a task verb ("buy X and call Y"), with
+    `noun_lists` when it is a comma list of short names ("apples, pears and plums")."""
     plural = bool(_ADD_PLURAL.match(rest))
     by_verbs = by_verbs and not _ONE_TASK_HEAD.match(rest)
     rest = _ADD_LIST_HEAD.sub("", rest.strip())
@@ -91,8 +95,8 @@ def add_titles(rest: str, *, by_verbs: bool = False) -> Intent | None:
         rest = inner["title"]
     if not rest:
         return None
-    rest = _TOO_TAIL.sub("", rest)
-    parts = _split_items(rest, plural=plural, by_verbs=by_verbs)
+    rest = LIST_SUFFIX.sub("", _TOO_TAIL.sub("", rest))
+    parts = _split_items(rest, plural=plural, by_verbs=by_verbs, noun_lists=noun_lists)
     tasks = tuple(t for t in (split_description(p) for p in parts) if t.title)
     return Intent("add", new_tasks=tasks) if tasks else None
 
@@ -105,6 +109,7 @@ _ITEM_SEPARATORS = re.compile(
     FLAGS,
 )
 _LINE_SEPARATORS = re.compile(r"(?<!\s)(?:\s*+;|[^\S\n]*+\n)\s*|(?<=\s);\s*")
+_DASH_BULLET = re.compile(r"(?:^|(?<=\s))-\s++")
 _ENUMERATOR = re.compile(r"(?:^|\s)(?:\(?\d{1,2}[.)]|[*\u2022])\s+")
 # Applied with .match at quote characters only, by _quoted_items: a search would look for a
 # closing quote again from every opening one.
@@ -137,22 +142,41 @@ def _quoted_items(text: str) -> tuple[list[str], str]:
     return items, "".join(kept)
 
 
-def _split_items(rest: str, *, plural: bool, by_verbs: bool) -> list[str]:
+# What may stand between quoted titles: "'A' and also 'B' on my list, please".
+_JOINERS = re.compile(r"\b(?:and|also|plus|then|too|as well|please)\b|[\s,;&.!]", FLAGS)
+_TO_HEAD = re.compile(r"^to\s++", FLAGS)  # "buy a card and to wrap it"
+_NOUN_LIST_WORDS = 4  # "apples, pears and plums": short names; longer parts are a sentence
+
+
+def _split_items(rest: str, *, plural: bool, by_verbs: bool, noun_lists: bool) -> list[str]:
     """One title, or several: "1) X 2) Y", "'X' and 'Y'", "these: X, Y", "buy X, call Y"."""
     if len(_ENUMERATOR.findall(rest)) >= 2:
         return [p for p in _ENUMERATOR.split(rest) if p.strip(" ,;")]
+    if rest.startswith("- ") and len(_DASH_BULLET.findall(rest)) >= 2:
+        return [p for p in _DASH_BULLET.split(rest) if p.strip(" ,;")]  # "- milk - eggs"
     quoted, unquoted = _quoted_items(rest)
-    if len(quoted) >= 2 and not unquoted.strip(" ,;&").lower().replace("and", "").strip(" ,;&"):
+    if len(quoted) >= 2 and not _JOINERS.sub("", LIST_SUFFIX.sub("", unquoted.strip())):
         return quoted
     parts = [p for p in _LINE_SEPARATORS.split(rest) if p.strip()]
     if plural:
         return [p for p in _ITEM_SEPARATORS.split(rest) if p.strip()]
     if by_verbs and len(parts) == 1:
         # "buy eggs and call Bob" is two tasks; "buy bread and butter" is one.
-        pieces = [p for p in _ITEM_SEPARATORS.split(rest) if p.strip()]
-        if len(pieces) > 1 and all(p.split()[0].lower() in TASK_VERBS for p in pieces):
+        pieces = [_TO_HEAD.sub("", p) for p in _ITEM_SEPARATORS.split(rest) if p.strip()]
+        led = [p.split()[0].lower() in TASK_VERBS and len(p.split()) > 1 for p in pieces]
+        if len(pieces) > 1 and all(led):
+            return pieces
+        if noun_lists and not any(led) and _is_noun_list(rest, pieces):
             return pieces
     return parts
+
+
+def _is_noun_list(rest: str, pieces: Sequence[str]) -> bool:
+    """ "apples, pears and plums", "carrots, onions": a comma list of short names. Two names
+    joined by "and" alone stay one title ("bread and butter")."""
+    if "," not in rest or not all(len(p.split()) <= _NOUN_LIST_WORDS for p in pieces):
+        return False
+    return len(pieces) >= 3 or all(len(p.split()) <= 2 for p in pieces)
 
 
 def add_intent(text: str) -> Intent | None:
@@ -161,7 +185,7 @@ def add_intent(text: str) -> Intent | None:
         return add_titles(match["title"])
     match = _ADD_VERB.match(text) or _ADD_VERB_NEEDS_NOUN.match(text)
     if match:
-        return add_titles(match["rest"], by_verbs=True)
+        return add_titles(match["rest"], by_verbs=True, noun_lists=True)
     return None
 
 
@@ -174,7 +198,7 @@ def remind_intent(text: str) -> Intent | None:
     title = match["title"]
     while (inner := REMIND.match(title) or NEED.match(title)) is not None:
         title = inner["title"]
-    return add_titles(title)
+    return add_titles(title, by_verbs=True)
 
 
 # Words after a leading verb that show the message is a request to us, not a task.

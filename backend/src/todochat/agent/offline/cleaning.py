@@ -14,7 +14,10 @@ from todochat.agent.offline.intent import Kind
 # (`(?<!\s)`). DOTALL changes nothing on cleaned text, which has no line breaks, and keeps
 # `.+$` from failing, and so re-scanning, on raw text.
 FLAGS = re.IGNORECASE | re.DOTALL
-_QUOTE_MAP = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+# Curly quotes read as straight ones; an emoji's variation selector ("✔\ufe0f") is dropped.
+_QUOTE_MAP = str.maketrans(
+    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\ufe0f": None}
+)
 TRAILING_PUNCT = re.compile(r"(?<![\s.!?\u2026])[\s.!?\u2026]++$")
 # Fillers are stripped from the front so "ok great, actually delete it" reads as "delete it".
 # Social openers are remembered: if nothing else is understood we still greet/thank back.

@@ -12,6 +12,12 @@ from todochat.agent.offline.lexicon import IRREGULAR_PAST, NOT_COMPLETION, NOT_R
 from todochat.agent.offline.matching import keywords
 from todochat.agent.offline.targets import parse_target
 
+# ✔ ✓ ✅ ☑ ☒ (a variation selector after one is dropped with the message's clean-up).
+CHECK_MARK = r"[\u2714\u2713\u2705\u2611\u2612]"
+_STATUS_DONE = (
+    r"done|finished|complete|completed|sorted|ticked off|checked off|crossed off|handled|"
+    r"dealt with|taken care of|all done|done and dusted|finito|paid|booked|sent|fixed"
+)
 _DONE_WORD = r"(?:done|complete|completed|finished|checked(?:\s+off)?|ticked off|resolved)"
 _COMPLETE = (
     re.compile(
@@ -45,6 +51,15 @@ _COMPLETE = (
         rf"{_DONE_WORD}$",
         FLAGS,
     ),
+    # A status written after the task: "taxes: done", "gym — finished", "bill - done ✅".
+    re.compile(
+        r"^(?P<target>.+?)(?<![\s:=\-\u2014\u2013])\s*+(?::|=|--?|\u2014|\u2013)\s*+"
+        rf"(?:{_STATUS_DONE})(?:\s*+{CHECK_MARK})?$",
+        FLAGS,
+    ),
+    # A checklist: "✔ water the lawn", "[x] call mom", "laundry ✔ dishes ✔".
+    re.compile(rf"^(?:[\-*\u2022]\s*+)?(?:{CHECK_MARK}|\[x\]|\(x\))\s*+(?P<target>.+)$", FLAGS),
+    re.compile(rf"^(?P<target>.+?)(?<!\s)\s*+{CHECK_MARK}$", FLAGS),
 )
 # "finish/close X" is only a completion when X is an id or "it"; "finish the report" alone is
 # too ambiguous (it reads like a new task just as well).

@@ -25,6 +25,7 @@ from todochat.agent.offline.tool_output import (
 WHICH_MARKER = "Which one should I"  # read back from history to resolve the user's answer
 TITLE_MARKER = "What should the new title"  # likewise, for "rename task 3" without a title
 OFFER_MARKER = "Do you want me to add"  # "yes" then adds what the user said before
+BULK_MARKER = "Say yes to delete them"  # "yes" then deletes the tasks that reply named
 
 
 @dataclass
@@ -55,6 +56,9 @@ class Conversation:
     # "the first one" / "the last one" point into it.
     listing: tuple[int, ...] = ()
     cut: bool = False  # the message was longer than READ_MAX_CHARS; only its start was read
+    # The tasks a bulk delete asked to confirm ("Say yes to delete them"), by their "#N".
+    bulk_ids: tuple[int, ...] = ()
+    steps: int = 0  # the model steps of this turn that called tools
 
 
 def _normalise_input(raw_input: str | list[TResponseInputItem]) -> list[dict[str, Any]]:
@@ -188,10 +192,12 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
     )
     reply_text = text_of(last_reply.get("content"))
     user_text = text_of(items[last_user].get("content")) if last_user >= 0 else ""
+    this_turn = items[last_user + 1 :]
     return Conversation(
         user_text=readable_part(user_text),
         cut=len(user_text) > READ_MAX_CHARS,
-        turn=_current_turn(items[last_user + 1 :]),
+        turn=_current_turn(this_turn),
+        steps=_steps(this_turn),
         last_touched=history.touched,
         last_action=action,
         previous_user_text=readable_part(text_of(previous_user.get("content")))
@@ -203,10 +209,27 @@ def read_conversation(raw_input: str | list[TResponseInputItem]) -> Conversation
         which_ids=tuple(int(n) for n in _HASH_ID.findall(reply_text))
         if WHICH_MARKER in reply_text
         else (),
+        bulk_ids=_bulk_ids(reply_text),
         last_tool=history.tool,
         last_title=history.title,
         listing=history.listing or (),
     )
+
+
+_BULK_IDS = re.compile(r" \(((?:#\d++, )*+#\d++)\)")
+
+
+def _bulk_ids(reply_text: str) -> tuple[int, ...]:
+    """The ids in "Say yes to delete them (#3, #4, #9)", after the last such marker."""
+    at = reply_text.rfind(BULK_MARKER)
+    found = _BULK_IDS.match(reply_text, at + len(BULK_MARKER)) if at >= 0 else None
+    return tuple(int(n) for n in _HASH_ID.findall(found[1])) if found else ()
+
+
+def _steps(items: Sequence[dict[str, Any]]) -> int:
+    """How many model steps called tools: the calls of one step come one after another."""
+    calls = [item.get("type") == "function_call" for item in items]
+    return sum(1 for i, call in enumerate(calls) if call and (i == 0 or not calls[i - 1]))
 
 
 def calls_named(conv: Conversation, name: str) -> list[Exchange]:

@@ -43,7 +43,18 @@ _NO_LONGER = (
 )
 
 
+# "clear my list", "clean out the done ones": only about the whole list or a part of it by
+# status; "clear the gutters" and "empty the dishwasher" are tasks.
+_CLEAR = re.compile(
+    r"^(?:clear|clean|empty|purge|reset)(?:\s++(?:out|up|off|away))?\s++(?P<target>.+)$", FLAGS
+)
+
+
 def delete_intent(text: str) -> Intent | None:
+    cleared = _CLEAR.match(text)
+    target = parse_target(cleared["target"]) if cleared else None
+    if target is not None and target.every:
+        return Intent("delete", target=target)
     for pattern in _DELETE:
         match = pattern.match(text)
         if match:

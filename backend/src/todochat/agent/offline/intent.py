@@ -51,6 +51,9 @@ class Target:
     query: str = ""
     ordinal: int = 0
     every: bool = False  # "all of them", "everything"
+    # With ``every``: only the completed ("delete the done ones") or pending tasks; None when the
+    # message does not say (then the action decides: pending for complete, all for delete).
+    status: ListStatus | None = None
 
 
 @dataclass(frozen=True)

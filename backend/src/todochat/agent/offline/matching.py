@@ -41,9 +41,14 @@ def stem_of(word: str) -> str:
     return word
 
 
+# Verbs people use for one another ("rang Sam" for "Call Sam"), by their stems.
+_SAME_AS = {"ring": "call", "phon": "call", "hoover": "vacuum"}
+
+
 def keywords(text: str) -> frozenset[str]:
     words = _WORD.findall(text.lower().replace("'s", ""))
-    return frozenset(stem_of(w) for w in words if w not in STOPWORDS)
+    stems = (stem_of(w) for w in words if w not in STOPWORDS)
+    return frozenset(_SAME_AS.get(s, s) for s in stems)
 
 
 @dataclass(frozen=True)
@@ -82,3 +87,9 @@ def match_tasks(query: str, tasks: Sequence[TaskView], prefer_pending: bool) -> 
         candidates = [(t, exact) for t, exact in candidates if not t.completed]
     exact = [t for t, is_exact in candidates if is_exact]
     return exact if len(exact) == 1 else [t for t, _ in candidates]
+
+
+def names_whole_title(query: str, task: TaskView) -> bool:
+    """Every word of the query is in the task's title: "bread and butter" names "Buy bread and
+    butter" as a whole, not two tasks."""
+    return keywords(query) - _GENERIC_DONE <= keywords(task.title)

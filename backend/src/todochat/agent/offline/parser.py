@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from itertools import islice
 
 from todochat.agent.offline.adding import (
     COMMAND_HEAD,
@@ -31,10 +32,11 @@ from todochat.agent.offline.dialogue import (
     social_intent,
     undo_intent,
 )
-from todochat.agent.offline.intent import TOOL_FOR_KIND, UNKNOWN, Intent, Target
+from todochat.agent.offline.intent import TOOL_FOR_KIND, UNKNOWN, Intent, NewTask, Target
 from todochat.agent.offline.listing import list_intent
 from todochat.agent.offline.matching import keywords
 from todochat.agent.offline.targets import loose_target
+from todochat.agent.offline.titles import split_description
 from todochat.agent.offline.updating import update_intent
 
 
@@ -54,7 +56,7 @@ def _need_intent(text: str) -> Intent | None:
         concrete = nested.target.ids or nested.target.ref or nested.target.ordinal
         if nested.kind in ("add", "list") or (nested.kind in TOOL_FOR_KIND and concrete):
             return nested
-    return add_titles(title)
+    return add_titles(title, by_verbs=True)
 
 
 # Two clauses, one of them an action on "it": "plants are watered, mark it done",
@@ -101,11 +103,49 @@ def _clause_target(text: str) -> Target | None:
     return loose_target(text) or (Target(query=text) if keywords(text) else None)
 
 
+# Between two requests of one message: "Add 'A'. Then add 'B' too.", "add X and also add Y".
+# Each alternative starts after a non-space, so a run of spaces is scanned once.
+_SEQUENCE_BREAK = re.compile(
+    r"(?<!\s)\s*+[.;!?](?=\s)\s*+(?P<joined>(?:(?:and|also|then|plus)\s++)*+)"
+    r"|(?<!\s),?\s++(?P<also>(?:and\s++)?(?:then|also)\s++)",
+    FLAGS,
+)
+_SEQUENCE_MAX_PARTS = 10
+
+
+def _sequence_intent(text: str) -> Intent | None:
+    """Several add requests in one message, each read on its own; a part after "also" or
+    "and" with no verb of its own ("add milk, and also eggs") is one more title."""
+    breaks = list(islice(_SEQUENCE_BREAK.finditer(text), _SEQUENCE_MAX_PARTS))
+    if not breaks or len(breaks) >= _SEQUENCE_MAX_PARTS:
+        return None
+    starts = [0, *(b.end() for b in breaks)]
+    ends = [*(b.start() for b in breaks), len(text)]
+    joined = [False, *(bool(b["joined"] or b["also"]) for b in breaks)]
+    tasks: list[NewTask] = []
+    for start, end, after_joiner in zip(starts, ends, joined, strict=True):
+        part = clean_message(text[start:end])
+        if not part.text:
+            continue
+        intent = _parse_clean(part, _CLAUSE_RULES)
+        if intent.kind == "add":
+            tasks.extend(intent.new_tasks)
+        elif tasks and after_joiner and intent.kind in ("offer", "unknown"):
+            extra = split_description(part.text)
+            if not extra.title:
+                return None
+            tasks.append(extra)
+        else:
+            return None  # "add X. Then show my list" is two kinds of request
+    return Intent("add", new_tasks=tuple(dict.fromkeys(tasks))) if len(tasks) > 1 else None
+
+
 _RULES = (
     cancel_intent,
     undo_intent,
     confirm_intent,
     _compound_intent,
+    _sequence_intent,
     update_intent,
     delete_intent,
     add_intent,
@@ -123,7 +163,7 @@ _RULES = (
 
 
 # Clauses of a compound message are parsed without splitting them again.
-_CLAUSE_RULES = tuple(rule for rule in _RULES if rule is not _compound_intent)
+_CLAUSE_RULES = tuple(rule for rule in _RULES if rule not in (_compound_intent, _sequence_intent))
 
 
 def _parse_clean(

@@ -47,8 +47,10 @@ from todochat.agent.offline.targets import loose_target, parse_target
 from todochat.agent.offline.titles import split_description
 from todochat.agent.offline.tool_output import as_task_id
 
-# Safety valve: a confused plan must never make the Runner loop until max_turns.
-_MAX_CALLS_PER_TURN = 12
+# Safety valve: a confused plan must never make the Runner loop until max_turns. A plan takes
+# at most three steps (list, act, answer); a bulk action is one step of many calls, and the
+# number of calls is bounded by the turn's own cap (AGENT_MAX_TOOL_CALLS, agent/turn_limits.py).
+_MAX_STEPS_PER_TURN = 6
 
 
 def _plan_add(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step:
@@ -99,7 +101,8 @@ def _plan_targeted(intent: Intent, conv: Conversation, tools: frozenset[str]) ->
         intent = with_partial_title(intent, ids[0], conv)
     done = {as_task_id(e.args.get("task_id")) for e in calls_named(conv, tool)}
     missing = [PlannedCall(tool, _action_args(intent, i)) for i in ids if i not in done]
-    return missing or action_reply(intent.kind, calls_named(conv, tool))
+    done_calls = calls_named(conv, tool)
+    return missing or action_reply(intent.kind, done_calls, status=intent.target.status)
 
 
 def _plan_correction(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step:
@@ -134,6 +137,13 @@ def _plan_undo(conv: Conversation, tools: frozenset[str]) -> Step:
 def _carry_over(intent: Intent, conv: Conversation) -> Intent:
     """Complete an elliptic message ("7", "the one with dad") from the previous request."""
     previous = parse_intent(conv.previous_user_text) if conv.previous_user_text else UNKNOWN
+    # "yes" (or "delete them") to "Say yes to delete them": exactly the tasks that reply named.
+    agreeing = intent.kind == "confirm" or (
+        intent.kind == "delete" and (intent.target.ref or intent.target.every)
+    )
+    if conv.bulk_ids and agreeing:
+        target = Target(ids=conv.bulk_ids, status=previous.target.status)
+        return Intent("delete", target=target)
     if intent.kind == "confirm" and conv.offered and previous.kind == "offer":
         return Intent("add", new_tasks=previous.new_tasks)
     elliptic = intent.kind in ("unknown", "correct", "offer") or intent.soft
@@ -170,7 +180,7 @@ _CONTINUING = re.compile(
 
 
 def plan_step(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step:
-    if len(conv.turn) >= _MAX_CALLS_PER_TURN:
+    if conv.steps >= _MAX_STEPS_PER_TURN:
         return "Sorry, that got complicated. Could you ask me one thing at a time?"
     intent = _carry_over(intent, conv)
     if intent.kind == "add":

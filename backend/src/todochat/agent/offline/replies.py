@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from todochat.agent.offline.cleaning import FLAGS
-from todochat.agent.offline.conversation import WHICH_MARKER, Exchange, display_order
+from todochat.agent.offline.conversation import BULK_MARKER, WHICH_MARKER, Exchange, display_order
+from todochat.agent.offline.intent import ListStatus
 from todochat.agent.offline.matching import TaskView
 from todochat.agent.offline.tool_output import task_views
 
@@ -52,12 +53,40 @@ def _done_ref(exchange: Exchange) -> str:
     return _ref(task_id, out.get("title") or exchange.args.get("title"))
 
 
-def action_reply(kind: str, exchanges: Sequence[Exchange]) -> str:
-    ok = [_done_ref(e) for e in exchanges if _success(e)]
+def action_reply(
+    kind: str, exchanges: Sequence[Exchange], *, status: ListStatus | None = None
+) -> str:
+    """What the tools did, from their results; `status` names a bulk delete's tasks
+    ("Deleted 4 completed tasks")."""
+    done = [e for e in exchanges if _success(e)]
     sentences = [_error_sentence(kind, e) for e in exchanges if not _success(e)]
-    if ok:
-        sentences.insert(0, _success_sentence(kind, ok, exchanges))
+    if len(done) > 1 and kind in _MANY:
+        sentences.insert(0, _many_sentence(kind, done, status))
+    elif done:
+        sentences.insert(0, _success_sentence(kind, [_done_ref(e) for e in done], exchanges))
     return " ".join(sentences)
+
+
+# Several tasks at once: the count first, then the tasks (a reply never lists a thousand).
+_MANY = {"add": "Added {n} tasks", "complete": "Marked {n} tasks as done", "delete": "Deleted {n} "}
+_MANY_LISTED = 10
+
+
+def _many_sentence(kind: str, done: Sequence[Exchange], status: ListStatus | None) -> str:
+    head = _MANY[kind].format(n=len(done))
+    if kind == "delete":
+        head += {"completed": "completed ", "pending": "pending "}.get(status or "", "") + "tasks"
+    names = [_short_ref(e) for e in done[:_MANY_LISTED]]
+    if len(done) > _MANY_LISTED:
+        names.append(f"{len(done) - _MANY_LISTED} more")
+    return f"{head}: {_join(names)}."
+
+
+def _short_ref(exchange: Exchange) -> str:
+    out = exchange.output if isinstance(exchange.output, Mapping) else {}
+    task_id = out.get("task_id", out.get("id", exchange.args.get("task_id")))
+    title = out.get("title") or exchange.args.get("title")
+    return f"'{title}' (#{task_id})" if title else f"#{task_id}"
 
 
 def _success_sentence(kind: str, refs: Sequence[str], exchanges: Sequence[Exchange]) -> str:
@@ -122,6 +151,21 @@ def ambiguous_reply(kind: str, query: str, tasks: Sequence[TaskView]) -> str:
     return (
         f"I found {len(tasks)} tasks matching '{shown_query(query)}': {names}. "
         f"{WHICH_MARKER} {VERB.get(kind, kind)}? You can tell me its number."
+    )
+
+
+def bulk_delete_question(status: ListStatus, tasks: Sequence[TaskView]) -> str:
+    """Asked before a bulk delete of more than a handful of tasks. The ids close the question,
+    after the titles, so that "yes" deletes what was asked about and no title can add to it."""
+    label = {"completed": "completed ", "pending": "pending "}.get(status, "")
+    shown = display_order(tasks)
+    names = [f"'{t.title}'" for t in shown[:_MANY_LISTED]]
+    if len(shown) > _MANY_LISTED:
+        names.append(f"{len(shown) - _MANY_LISTED} more")
+    ids = ", ".join(f"#{t.id}" for t in shown)
+    return (
+        f"That would delete {len(shown)} {label}tasks: {_join(names)}. Are you sure? "
+        f"{BULK_MARKER} ({ids}), or no to keep them."
     )
 
 

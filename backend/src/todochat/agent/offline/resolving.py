@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from todochat.agent.offline.cleaning import FLAGS
 from todochat.agent.offline.conversation import Conversation, calls_named, display_order
-from todochat.agent.offline.intent import LIST, Intent, PlannedCall, Step
-from todochat.agent.offline.matching import match_tasks
+from todochat.agent.offline.intent import LIST, Intent, ListStatus, PlannedCall, Step
+from todochat.agent.offline.matching import TaskView, keywords, match_tasks, names_whole_title
 from todochat.agent.offline.replies import (
     UNKNOWN_TEXT,
     VERB,
     ambiguous_reply,
+    bulk_delete_question,
     list_reply,
     missing_tool,
     no_match_reply,
 )
+from todochat.agent.offline.titles import strip_quotes
 from todochat.agent.offline.tool_output import task_views
 
 
-def _resolve_query(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step | int:
-    """By-name targets: list first, then act on the single match or ask/say none."""
+def _resolve_query(
+    intent: Intent, conv: Conversation, tools: frozenset[str]
+) -> Step | int | tuple[int, ...]:
+    """By-name targets: list first, then act on the single match or ask/say none. Several
+    names ("milk and eggs", "laundry ✔ dishes") are each looked up when the whole is not one
+    task's title."""
     listed = [e for e in calls_named(conv, LIST) if e.answered]
     if not listed:
         if LIST not in tools:
@@ -27,12 +35,41 @@ def _resolve_query(intent: Intent, conv: Conversation, tools: frozenset[str]) ->
         return [PlannedCall(LIST, {"status": "all"})]
     tasks = task_views(listed[-1].output)
     query = intent.target.query
-    matches = match_tasks(query, tasks, prefer_pending=intent.kind == "complete")
+    prefer_pending = intent.kind == "complete"
+    matches = match_tasks(query, tasks, prefer_pending=prefer_pending)
+    if len(matches) != 1 or not names_whole_title(query, matches[0]):
+        several = _match_each(query, tasks, prefer_pending=prefer_pending)
+        if several:
+            return several
     if not matches:
         return UNKNOWN_TEXT if intent.soft else no_match_reply(query)
     if len(matches) > 1:
         return ambiguous_reply(intent.kind, query, matches)
     return matches[0].id
+
+
+# Between the names of several tasks: "milk, eggs and bread", "laundry ✔ dishes ✔".
+_NAME_BREAK = re.compile(
+    r"(?<!\s)\s*+(?:,\s*+(?:and\s++)?|;|&|[\u2714\u2713\u2705\u2611\u2612])\s*+"
+    r"|(?<!\s)\s++(?:and|plus|as well as)\s++",
+    FLAGS,
+)
+
+
+def _match_each(
+    query: str, tasks: Sequence[TaskView], *, prefer_pending: bool
+) -> tuple[int, ...] | None:
+    """One task for each name in the query, or None unless every name finds exactly one."""
+    names = [strip_quotes(part) for part in _NAME_BREAK.split(query) if keywords(part)]
+    if len(names) < 2:
+        return None
+    ids: list[int] = []
+    for name in names:
+        found = match_tasks(name, tasks, prefer_pending=prefer_pending)
+        if len(found) != 1 or found[0].id in ids:
+            return None
+        ids.append(found[0].id)
+    return tuple(ids)
 
 
 def _resolve_ordinal(intent: Intent, conv: Conversation, tools: frozenset[str]) -> Step | int:
@@ -55,36 +92,48 @@ def _resolve_ordinal(intent: Intent, conv: Conversation, tools: frozenset[str]) 
     return rows[position - 1] if position > 0 else rows[position]
 
 
-_BULK_LIMIT = 10  # keeps a bulk completion inside one model step
+# A bulk delete by description ("everything", "the done ones") of more tasks than this asks
+# first: one misread word must not empty the list.
+CONFIRM_OVER = 5
 
 
 def _resolve_every(
     intent: Intent, conv: Conversation, tools: frozenset[str]
 ) -> Step | tuple[int, ...]:
-    """ "mark them all done": every pending task. Deleting or renaming everything at once is
-    refused: one misread word would lose the whole list."""
+    """ "mark them all done": every pending task; "delete the done ones": every completed one,
+    after a "yes" when there are more than a handful. Renaming everything is refused."""
+    status: ListStatus = intent.target.status or "all"
+    if intent.kind == "complete":
+        status = "pending"
     listed = [e for e in calls_named(conv, LIST) if e.answered]
     if not listed:
         if LIST not in tools:
             return missing_tool(LIST)
-        status = "pending" if intent.kind == "complete" else "all"
         return [PlannedCall(LIST, {"status": status})]
-    if intent.kind != "complete":
+    if intent.kind == "update":
         shown = list_reply("all", listed[-1].output)
         return (
             f"{shown}\nTo be safe I don't {VERB.get(intent.kind, 'change')} everything at once. "
-            'Tell me which ones by number, for example "delete 3 and 4".'
+            'Tell me which ones by number, for example "rename 3 to Buy bread".'
         )
-    tasks = display_order(task_views(listed[-1].output))
-    pending = tuple(t.id for t in tasks if not t.completed)
-    if not pending:
+    rows = [
+        t
+        for t in display_order(task_views(listed[-1].output))
+        if status == "all" or t.completed == (status == "completed")
+    ]
+    if not rows:
+        return _nothing_to(intent.kind, status)
+    if intent.kind == "delete" and len(rows) > CONFIRM_OVER:
+        return bulk_delete_question(status, rows)
+    return tuple(t.id for t in rows)
+
+
+def _nothing_to(kind: str, status: ListStatus) -> str:
+    if kind == "complete":
         return "You have no pending tasks, so there's nothing to complete. All clear!"
-    if len(pending) > _BULK_LIMIT:
-        return (
-            f"You have {len(pending)} pending tasks; I can complete up to {_BULK_LIMIT} at once. "
-            "Tell me which ones by number."
-        )
-    return pending
+    if status == "all":
+        return "Your list is already empty, so there's nothing to delete."
+    return f"You have no {status} tasks, so there's nothing to delete."
 
 
 def resolve_ids(
@@ -102,6 +151,7 @@ def resolve_ids(
             return "Which task do you mean? Please tell me its number or name."
     if target.every:
         return _resolve_every(intent, conv, tools)
+    resolved: Step | int | tuple[int, ...]
     if target.ordinal:
         resolved = _resolve_ordinal(intent, conv, tools)
     elif target.query:

@@ -62,13 +62,39 @@ _TARGET_TRIM = re.compile(
 _EMBEDDED_ID = re.compile(r"(?:\btasks?|\bnumber|\bno\.?|\bitem|#)\s*+#?(?P<id>\d++)\b", FLAGS)
 
 
+# "all", "everything", "all my tasks", "the completed ones", "everything I've finished".
+_STATUS_WORD = (
+    r"(?:completed|complete|done|finished|ticked|checked|crossed|pending|open|remaining|"
+    r"unfinished|incomplete|outstanding|undone|active)(?:\s++off)?"
+)
+_ROWS = r"(?:tasks|items|todos|to-?dos|ones|things|entries)"
 _EVERY = re.compile(
     r"^(?:all|everything|every(?:\s+single)?\s+(?:task|one|item|thing|todo)|them all|the lot|"
+    rf"every(?:\s++single)?\s++{_STATUS_WORD}\s++(?:task|one|item|thing|todo|entry)|"
     r"all\s+(?:of\s+)?(?:my\s+|the\s+|these\s+|those\s+)?(?:(?:pending|open|remaining)\s+)?"
     r"(?:tasks|items|todos|to-?dos|ones|them|of them)|the (?:whole|entire) list|"
-    r"my (?:whole|entire) list)$",
+    r"my (?:whole|entire) list|"
+    rf"all\s++(?:of\s++)?(?:my\s++|the\s++|these\s++|those\s++)?{_STATUS_WORD}\s++{_ROWS}|"
+    rf"(?:my\s++|the\s++|these\s++|those\s++)?{_STATUS_WORD}(?:\s++{_ROWS})?|"
+    rf"(?:all\s++)?(?:(?:of\s++)?(?:my|the)\s++)?(?:{_ROWS}|everything)\s++(?:that\s++(?:are|were|is)|"
+    rf"that's|i'?ve|i\s++have|i)\s++(?:already\s++|now\s++)?{_STATUS_WORD}|"
+    r"(?:my|the)\s++(?:(?:whole|entire|full|to-?do|task)\s++){0,3}list|"
+    r"everything on (?:it|there)|the rest(?: of them)?)$",
     FLAGS,
 )
+_PENDING_STATUS = re.compile(
+    r"\b(?:pending|open|remaining|unfinished|incomplete|outstanding|undone|active)\b", FLAGS
+)
+_COMPLETED_STATUS = re.compile(r"\b(?:completed?|done|finished|ticked|checked|crossed)\b", FLAGS)
+
+
+def _every(text: str) -> Target:
+    """Every task, or every pending or completed one when the words say so."""
+    if _PENDING_STATUS.search(text):
+        return Target(every=True, status="pending")
+    if _COMPLETED_STATUS.search(text):
+        return Target(every=True, status="completed")
+    return Target(every=True)
 
 
 # "number 2 on the list" is a position, not the id 2.
@@ -87,6 +113,15 @@ _TIME_TAIL = re.compile(
 )
 
 
+# "tasks 3 to 7", "2-4": a short run of ids (a longer one is surely not meant).
+_ID_RANGE = re.compile(
+    r"^(?:(?:tasks|numbers|ids|items)\s*+)?#?(?P<first>\d{1,9})\s*+(?:-|\u2013|to|through|thru)"
+    r"\s*+#?(?P<last>\d{1,9})$",
+    FLAGS,
+)
+_RANGE_MAX = 50
+
+
 def parse_target(raw: str) -> Target:
     raw = _TIME_TAIL.sub("", raw.strip())
     on_list = _POSITION_ON_LIST.match(raw.strip())
@@ -95,7 +130,7 @@ def parse_target(raw: str) -> Target:
     text = LIST_SUFFIX.sub("", raw.strip()).strip()
     text = _TARGET_TRIM.sub("", text).strip()
     if _EVERY.match(text):
-        return Target(every=True)
+        return _every(text)
     ordinal = _ORDINAL.match(text)
     if ordinal:
         position = _ORDINAL_WORDS[ordinal["ord"].lower()]
@@ -104,6 +139,9 @@ def parse_target(raw: str) -> Target:
         return Target(ordinal=position, ref=is_last_one)
     if _PRONOUN.match(text):
         return Target(ref=True)
+    id_range = _ID_RANGE.match(text)
+    if id_range and 0 < int(id_range["last"]) - int(id_range["first"]) < _RANGE_MAX:
+        return Target(ids=tuple(range(int(id_range["first"]), int(id_range["last"]) + 1)))
     id_text = _ID_FILLER.sub(" ", text).strip()
     if id_text and DIGITS_ONLY.match(id_text):
         return Target(ids=tuple(dict.fromkeys(int(n) for n in NUMBER.findall(id_text))))

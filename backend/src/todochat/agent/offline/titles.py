@@ -68,12 +68,16 @@ def clean_description(raw: str) -> str | None:
     return text[:1].upper() + text[1:] if text else None
 
 
+# "put 'X' on it" after the list was named: the place, not a description.
+_ON_IT = re.compile(r"^(?:on|onto|to|in|into)\s++(?:it|there|that|this)$", FLAGS)
+
+
 def split_description(raw: str) -> NewTask:
     """Separate "title with description X" / "title (X)" / "'title' - X" into two fields."""
     raw = LIST_SUFFIX.sub("", raw.strip())
     quoted = _QUOTED_HEAD.match(raw)
     if quoted:
-        rest = LIST_SUFFIX.sub("", quoted["rest"].strip())
+        rest = _ON_IT.sub("", LIST_SUFFIX.sub("", quoted["rest"].strip()))
         rest = _DESC_LEAD.sub("", rest, count=1).rstrip(")")
         return NewTask(clean_title(quoted["inner"]), clean_description(rest) if rest else None)
     for pattern in (_DESC_INLINE, _DESC_PARENS, _DESC_DASH):
