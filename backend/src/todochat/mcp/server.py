@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
@@ -28,6 +29,7 @@ from todochat import __version__
 from todochat.config import Settings
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
+from todochat.idempotency import service as idempotency
 from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import bind
 from todochat.ratelimit import RateLimiter
@@ -250,11 +252,14 @@ def create_mcp_server(
         async def run() -> dict[str, Any]:
             data = TaskCreate(title=title, description=description)
             await admit_write(user_id)
-            task = await task_service.create_task(
-                db=database,
+            task = await idempotency.run_once(
+                database,
                 user_id=user_id,
-                data=data,
-                idempotency_key=_effect_key(ctx, ttl_s=settings.idempotency_ttl_s),
+                key=_effect_key(ctx, ttl_s=settings.idempotency_ttl_s),
+                body=data,
+                act=partial(task_service.create_task, user_id=user_id, data=data),
+                result_type=TaskRead,
+                status_code=201,
             )
             return _summary(task, "created")
 
@@ -284,8 +289,11 @@ def create_mcp_server(
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
         try:
-            page = await task_service.list_tasks(
-                db=database, user_id=user_id, status=TaskStatus(status), limit=PAGE_DEFAULT
+            page = await database.run(
+                task_service.list_tasks,
+                user_id=user_id,
+                status=TaskStatus(status),
+                limit=PAGE_DEFAULT,
             )
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
@@ -324,8 +332,8 @@ def create_mcp_server(
 
         async def run() -> dict[str, Any]:
             await admit_write(user_id)
-            task = await task_service.set_completed(
-                db=database, user_id=user_id, task_id=task_id, completed=True
+            task = await database.run(
+                task_service.set_completed, user_id=user_id, task_id=task_id, completed=True
             )
             return _summary(task, "completed")
 
@@ -347,7 +355,7 @@ def create_mcp_server(
 
         async def run() -> dict[str, Any]:
             await admit_write(user_id)
-            task = await task_service.delete_task(db=database, user_id=user_id, task_id=task_id)
+            task = await database.run(task_service.delete_task, user_id=user_id, task_id=task_id)
             return _summary(task, "deleted")
 
         return await guarded(run())
@@ -385,8 +393,8 @@ def create_mcp_server(
                 return {"error": "Nothing to change: give a new title or description"}
             data = TaskUpdate(**changes)
             await admit_write(user_id)
-            task = await task_service.update_task(
-                db=database, user_id=user_id, task_id=task_id, data=data
+            task = await database.run(
+                task_service.update_task, user_id=user_id, task_id=task_id, data=data
             )
             return _summary(task, "updated")
 
