@@ -120,3 +120,22 @@ async def test_a_bulk_add_past_twelve_tasks_is_summed_up(
     assert len(await _tasks(client, user)) == 15
     assert answer["response"].startswith("Added 15 tasks: 'Item 0' (#")
     assert answer["response"].endswith("and 5 more.")
+
+
+async def test_several_names_are_completed_one_by_one_but_never_renamed_together(
+    client: httpx.AsyncClient, user: User
+) -> None:
+    milk, eggs = await _add(client, user, "Buy milk"), await _add(client, user, "Buy eggs")
+
+    renamed = await _chat(client, user, "rename milk and eggs to Groceries")
+    assert [c["name"] for c in renamed["tool_calls"]] == ["list_tasks"]
+    assert sorted(t["title"] for t in await _tasks(client, user)) == ["Buy eggs", "Buy milk"]
+
+    answer = await _chat(client, user, "milk and eggs: done")
+    calls = answer["tool_calls"]
+    assert [(c["name"], c["arguments"]) for c in calls[1:]] == [
+        ("complete_task", {"task_id": milk}),
+        ("complete_task", {"task_id": eggs}),
+    ]
+    assert all(t["completed"] for t in await _tasks(client, user))
+    assert answer["response"].startswith("Marked 2 tasks as done: 'Buy milk' (#")

@@ -8,12 +8,10 @@ import re
 from todochat.agent.offline.cleaning import FLAGS
 from todochat.agent.offline.cues import NOT_A_COMMAND, PERSON, QUESTION_HEAD
 from todochat.agent.offline.intent import Intent, Target
-from todochat.agent.offline.lexicon import IRREGULAR_PAST, NOT_COMPLETION, NOT_REPORTED
+from todochat.agent.offline.lexicon import CHECK_MARK, IRREGULAR_PAST, NOT_COMPLETION, NOT_REPORTED
 from todochat.agent.offline.matching import keywords
 from todochat.agent.offline.targets import parse_target
 
-# ✔ ✓ ✅ ☑ ☒ (a variation selector after one is dropped with the message's clean-up).
-CHECK_MARK = r"[\u2714\u2713\u2705\u2611\u2612]"
 _STATUS_DONE = (
     r"done|finished|complete|completed|sorted|ticked off|checked off|crossed off|handled|"
     r"dealt with|taken care of|all done|done and dusted|finito|paid|booked|sent|fixed"

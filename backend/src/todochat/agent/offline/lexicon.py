@@ -148,3 +148,6 @@ TASK_VERBS = wordset(
     proofread rake reschedule respond revise scan shovel ship shred sweep thank trim unpack
     weed"""
 )
+
+# ✔ ✓ ✅ ☑ ☒ (a variation selector after one is dropped with the message's clean-up).
+CHECK_MARK = r"[\u2714\u2713\u2705\u2611\u2612]"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from todochat.agent.offline.cleaning import FLAGS
 from todochat.agent.offline.conversation import Conversation, calls_named, display_order
 from todochat.agent.offline.intent import LIST, Intent, ListStatus, PlannedCall, Step
+from todochat.agent.offline.lexicon import CHECK_MARK
 from todochat.agent.offline.matching import TaskView, keywords, match_tasks, names_whole_title
 from todochat.agent.offline.replies import (
     UNKNOWN_TEXT,
@@ -37,7 +38,9 @@ def _resolve_query(
     query = intent.target.query
     prefer_pending = intent.kind == "complete"
     matches = match_tasks(query, tasks, prefer_pending=prefer_pending)
-    if len(matches) != 1 or not names_whole_title(query, matches[0]):
+    # Only completing and deleting: one new title for several tasks is surely a misreading.
+    whole = len(matches) == 1 and names_whole_title(query, matches[0])
+    if intent.kind in ("complete", "delete") and not whole:
         several = _match_each(query, tasks, prefer_pending=prefer_pending)
         if several:
             return several
@@ -50,7 +53,7 @@ def _resolve_query(
 
 # Between the names of several tasks: "milk, eggs and bread", "laundry ✔ dishes ✔".
 _NAME_BREAK = re.compile(
-    r"(?<!\s)\s*+(?:,\s*+(?:and\s++)?|;|&|[\u2714\u2713\u2705\u2611\u2612])\s*+"
+    rf"(?<!\s)\s*+(?:,\s*+(?:and\s++)?|;|&|{CHECK_MARK})\s*+"
     r"|(?<!\s)\s++(?:and|plus|as well as)\s++",
     FLAGS,
 )
