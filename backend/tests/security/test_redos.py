@@ -116,7 +116,19 @@ def hostile_strings(pattern: re.Pattern[str]) -> Iterator[str]:
 def test_the_package_has_the_patterns_under_test() -> None:
     names = " ".join(PATTERNS)
     assert len(PATTERNS) > 100
-    for name in ("_CONTINUING", "_REPORT", "DIGITS_ONLY", "_JWT", "_ITEM_SEPARATORS"):
+    for name in (
+        "_CONTINUING",
+        "_REPORT",
+        "DIGITS_ONLY",
+        "_JWT",
+        "_ITEM_SEPARATORS",
+        "_EVERY",
+        "_SEQUENCE_BREAK",
+        "_NAME_BREAK",
+        "_ID_RANGE",
+        "_BULK_IDS",
+        "_CLEAR",
+    ):
         assert f":{name}" in names
 
 
