@@ -36,6 +36,7 @@ def _titles(message: str) -> list[str]:
         ("I need to phone the garage and book an MOT", ["Phone the garage", "Book an MOT"]),
         ("remind me to post the letter and to buy stamps", ["Post the letter", "Buy stamps"]),
         ("add:\n- milk\n- eggs\n- bread", ["Milk", "Eggs", "Bread"]),
+        ("add milk & eggs & flour", ["Milk", "Eggs", "Flour"]),
     ],
 )
 def test_several_new_tasks_in_one_message(message: str, titles: list[str]) -> None:
@@ -46,6 +47,7 @@ def test_several_new_tasks_in_one_message(message: str, titles: list[str]) -> No
     ("message", "title"),
     [
         ("add bread and butter", "Bread and butter"),  # two names joined by "and" alone
+        ("add salt & pepper", "Salt & pepper"),
         ("add buy flour, sugar and eggs", "Buy flour, sugar and eggs"),  # one verb for all
         ("add Dentist, Tuesday at 3", "Dentist, Tuesday at 3"),  # a long part is no list item
         ("add milk. thanks", "Milk"),  # the second sentence is no request

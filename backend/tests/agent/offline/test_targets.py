@@ -25,6 +25,7 @@ from todochat.agent.offline.targets import parse_target
         ("completed", Target(every=True, status="completed")),
         ("all my pending tasks", Target(every=True, status="pending")),
         ("the unfinished ones", Target(every=True, status="pending")),
+        ("my tasks", Target(every=True)),
         ("tasks 3 to 6", Target(ids=(3, 4, 5, 6))),
         ("2-4", Target(ids=(2, 3, 4))),
     ],

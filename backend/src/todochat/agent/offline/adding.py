@@ -174,7 +174,8 @@ def _split_items(rest: str, *, plural: bool, by_verbs: bool, noun_lists: bool) -
 def _is_noun_list(rest: str, pieces: Sequence[str]) -> bool:
     """ "apples, pears and plums", "carrots, onions": a comma list of short names. Two names
     joined by "and" alone stay one title ("bread and butter")."""
-    if "," not in rest or not all(len(p.split()) <= _NOUN_LIST_WORDS for p in pieces):
+    listed = "," in rest or rest.count("&") >= 2
+    if not listed or not all(len(p.split()) <= _NOUN_LIST_WORDS for p in pieces):
         return False
     return len(pieces) >= 3 or all(len(p.split()) <= 2 for p in pieces)
 

@@ -51,7 +51,7 @@ _COMPLETE = (
     ),
     # A status written after the task: "taxes: done", "gym — finished", "bill - done ✅".
     re.compile(
-        r"^(?P<target>.+?)(?<![\s:=\-\u2014\u2013])\s*+(?::|=|--?|\u2014|\u2013)\s*+"
+        r"^(?P<target>.+?)(?<![\s:=\-\u2014\u2013])\s*+(?::|=|--?|\u2014|\u2013|(?<=\s)to\s)\s*+"
         rf"(?:{_STATUS_DONE})(?:\s*+{CHECK_MARK})?$",
         FLAGS,
     ),
@@ -86,8 +86,9 @@ _REPORT = re.compile(
 _REPORT_MAX_WORDS = 22
 
 
+# "completed tasks" asks for a list; "finished all my tasks" is about every task.
 _LIST_NOUNS = re.compile(
-    r"^(?:my\s++|the\s++|all\s++)*+(?:tasks|ones|items|todos|to-?dos|stuff|things|list)$", FLAGS
+    r"^(?:my\s++|the\s++)*+(?:tasks|ones|items|todos|to-?dos|stuff|things|list)$", FLAGS
 )
 # "did I finish the report?", "is task 3 done?": questions, never an action.
 _YES_NO_QUESTION = re.compile(
@@ -111,7 +112,7 @@ def complete_intent(text: str) -> Intent | None:
     match = _COMPLETE_ID_ONLY.match(text)
     if match:
         target = parse_target(match["target"])
-        if target.ids or target.ref or target.ordinal:
+        if target.ids or target.ref or target.ordinal or target.every:
             return Intent("complete", target=target)
     return _past_tense_intent(text)
 

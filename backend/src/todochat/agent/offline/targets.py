@@ -79,7 +79,7 @@ _EVERY = re.compile(
     rf"(?:all\s++)?(?:(?:of\s++)?(?:my|the)\s++)?(?:{_ROWS}|everything)\s++(?:that\s++(?:are|were|is)|"
     rf"that's|i'?ve|i\s++have|i)\s++(?:already\s++|now\s++)?{_STATUS_WORD}|"
     r"(?:my|the)\s++(?:(?:whole|entire|full|to-?do|task)\s++){0,3}list|"
-    r"everything on (?:it|there)|the rest(?: of them)?)$",
+    r"everything on (?:it|there)|the rest(?: of them)?|my (?:tasks|to-?dos|items))$",
     FLAGS,
 )
 _PENDING_STATUS = re.compile(
@@ -127,9 +127,9 @@ def parse_target(raw: str) -> Target:
     on_list = _POSITION_ON_LIST.match(raw.strip())
     if on_list and int(on_list["n"]) > 0:
         return Target(ordinal=int(on_list["n"]))
-    text = LIST_SUFFIX.sub("", raw.strip()).strip()
-    text = _TARGET_TRIM.sub("", text).strip()
-    if _EVERY.match(text):
+    untrimmed = LIST_SUFFIX.sub("", raw.strip()).strip()
+    text = _TARGET_TRIM.sub("", untrimmed).strip()
+    if _EVERY.match(text) or _EVERY.match(untrimmed):  # "the completed ones", "my tasks"
         return _every(text)
     ordinal = _ORDINAL.match(text)
     if ordinal:
