@@ -1,5 +1,6 @@
-"""Rules for completing a task: commands ("mark 3 done"), reports ("I called mom",
-"the plants are watered") and terse chat ("5 done")."""
+"""Rules for completing tasks: commands ("mark 3 done", "tick them all off"), reports ("I
+called mom", "the plants are watered"), terse chat ("5 done") and a status or a check mark
+("taxes: done", "✔ water the lawn")."""
 
 from __future__ import annotations
 

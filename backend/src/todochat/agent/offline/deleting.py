@@ -1,4 +1,5 @@
-"""Rules for deleting a task, including soft ones ("I don't need the milk task anymore")."""
+"""Rules for deleting tasks, including soft ones ("I don't need the milk task anymore") and the
+whole list or a part of it ("clear my list", "delete the done ones")."""
 
 from __future__ import annotations
 
