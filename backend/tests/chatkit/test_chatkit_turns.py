@@ -68,7 +68,9 @@ async def test_an_upstream_failure_is_the_friendly_error_as_an_error_event(
     thread, events = await ck.create("passport")
     error = events[-1]
     assert isinstance(error, ErrorEvent)
-    assert error.code == "custom" and error.message == ModelUnavailable.detail
+    # The chat route's words: the apology, then what the tools already did (M4).
+    assert error.code == "custom" and error.message.startswith(ModelUnavailable.detail)
+    assert "Renew passport" in error.message.removeprefix(ModelUnavailable.detail)
     assert error.allow_retry
     assert not [e for e in events if isinstance(e, ThreadItemRemovedEvent)]
     # What the tool did is kept; the thread holds the message and the failure, as over REST.
@@ -78,7 +80,7 @@ async def test_an_upstream_failure_is_the_friendly_error_as_an_error_event(
     )
     assert [(i.type, i.content[0].text) for i in items.data] == [
         ("user_message", "passport"),
-        ("assistant_message", ModelUnavailable.detail),
+        ("assistant_message", error.message),
     ]
 
 
