@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.harness import load_average
-from todochat.agent.offline_model import READ_MAX_CHARS, decide
+from todochat.agent.offline.cleaning import READ_MAX_CHARS
+from todochat.agent.offline.planning import decide
 from todochat.chat.schemas import MAX_MESSAGE_CHARS
 
 TOOLS = ("add_task", "list_tasks", "complete_task", "delete_task", "update_task")
@@ -33,18 +34,20 @@ WORDS = (
     "should", "be", "say", "done", "not", "never", "yet", "need", "want to", "really", "please",
     "thanks", "thank you", "for me", "too", "as well", "mark", "delete", "add", "rename",
     "change", "remind me", "i", "we", "first", "last", "number", "no", "of", "on", "off",
-    "instead", "then", "today", "bought", "watered",
+    "instead", "then", "today", "bought", "watered", "then add", "also add", "every", "ones",
+    "completed", "sorted", "paid", "rest",
 )  # fmt: skip
 PUNCTUATION = (
     "!", "!!", "?", ".", "..", ",", ";", ":", "-", " - ", "--", "\u2014", "->", "=>", "(", ")",
     "()", "'", '"', "'x", "x'", "'s", '"x"', "&", "#", "#1", "*", "\u2026", "1", "12", "1,",
-    "1 and", "1st",
+    "1 and", "1st", "\u2714", "\u2714\ufe0f", "\u2705", "[x]", "=", ". ", ", then", "1-2",
 )  # fmt: skip
 SCRIPTS = ("日本語", "привет", "مرحبا", "é", "ß", "\U0001f642", "\u200b")
 OPENERS = (
     "", "x ", "add ", "delete task ", "change x from ", "rename x ", "mark ", "the ",
     "i need to ", "i've just ", "task 1 should be ", "ok ", "fix the typo in ",
-    "add a description to x ", "change the description of ",
+    "add a description to x ", "change the description of ", "\u2714 ", "clear ", "tick off ",
+    "x: ", "add x, ",
 )  # fmt: skip
 ENDINGS = ("", "x", " 1", "?")
 

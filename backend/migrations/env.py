@@ -9,11 +9,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import todochat.models  # noqa: F401  (registers every table)
-from todochat.config import get_settings
+from todochat.config import Settings, get_settings
+from todochat.db import postgres_connect_args
 from todochat.models import metadata
 
 config = context.config
-url = config.attributes.get("database_url") or get_settings().database_url
+settings: Settings = config.attributes.get("settings") or get_settings()
+url = config.attributes.get("database_url") or settings.database_url
 
 
 def _configure(connection: Connection) -> None:
@@ -29,7 +31,9 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run() -> None:
-    engine = create_async_engine(url)
+    # The service's own connection arguments, so migrations run behind a pooler as it does.
+    connect_args = {} if url.startswith("sqlite") else postgres_connect_args(settings)
+    engine = create_async_engine(url, connect_args=connect_args)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_configure)

@@ -27,7 +27,7 @@ def _die_with_parent() -> None:
 
 def served_env(database_url: str, **settings: str) -> dict[str, str]:
     """The environment of a `todochat serve` started by a test: this checkout's code, the
-    offline model, no Redis, the caller's settings on top."""
+    offline model, no Redis (unless the caller names one), the caller's settings on top."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DATABASE"))},
         # This checkout's code, whatever package the interpreter has installed.
@@ -38,23 +38,21 @@ def served_env(database_url: str, **settings: str) -> dict[str, str]:
         "MODEL_PROVIDER": "offline",
         "LOG_LEVEL": "INFO",
         "SHUTDOWN_TIMEOUT_S": "5",
-        **settings,
     }
     env.pop("REDIS_URL", None)
-    return env
+    return {**env, **settings}
 
 
 class ServedApp:
     def __init__(self, workdir: Path, database_url: str, **env: str) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self.env = served_env(
-            database_url,
-            RATE_LIMIT_AUTH="10000/minute",
-            RATE_LIMIT_TASK_WRITES="10000/minute",
-            RATE_LIMIT_CHAT="10000/minute",
-            **env,
-        )
+        limits = {
+            "RATE_LIMIT_AUTH": "10000/minute",
+            "RATE_LIMIT_TASK_WRITES": "10000/minute",
+            "RATE_LIMIT_CHAT": "10000/minute",
+        }
+        self.env = served_env(database_url, **{**limits, **env})
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -99,6 +97,13 @@ class ServedApp:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed machine or the OOM killer: no shutdown, no cleanup."""
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     db_slow_ms: float = 100
     db_connect_timeout_s: float = Field(default=5, gt=0)
+    # Off behind a pooler in transaction mode (PgBouncer 1.18's `pool_mode = transaction`, most
+    # managed poolers): consecutive transactions of one client connection run on different
+    # server connections, so named prepared statements collide or go missing. Off, every
+    # statement is parsed unnamed in the same round trip that runs it (S1 in specs/decisions.md).
+    db_prepared_statements: bool = True
 
     better_auth_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
@@ -127,7 +132,10 @@ class Settings(BaseSettings):
 
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_wait_s: float = Field(default=10, ge=0)
-    idempotency_lease_margin_s: float = Field(default=30, gt=0)
+    # A chat turn holds its conversation (and its Idempotency-Key) for this long, renewed by its
+    # instance every quarter of it while the turn runs: a turn whose instance died is free to
+    # be taken over at most this long after (S2, S3 in specs/decisions.md).
+    chat_turn_lease_s: float = Field(default=8, ge=1)
 
     @field_validator("cors_origins", "mcp_allowed_hosts", mode="before")
     @classmethod

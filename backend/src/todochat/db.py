@@ -144,12 +144,35 @@ def create_engine(settings: Settings, *, metrics: Metrics | None = None) -> Asyn
             pool_pre_ping=settings.db_pool_pre_ping and not own_check,
             # Parameters are user data (task titles, messages): keep them out of error text.
             hide_parameters=True,
-            connect_args={"timeout": settings.db_connect_timeout_s},
+            connect_args=postgres_connect_args(settings),
         )
         if own_check:
             _install_liveness_check(engine)
     _install_slow_query_log(engine, settings.db_slow_ms, metrics)
     return engine
+
+
+def postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg's connection arguments: the engine's and the migrations'.
+
+    Without prepared statements (`DB_PREPARED_STATEMENTS=false`, for PgBouncer in transaction
+    mode): neither asyncpg nor SQLAlchemy caches a statement, and SQLAlchemy's statements are
+    prepared unnamed. asyncpg then sends each one's Parse in the same message as its Bind and
+    Execute, so it never depends on the server connection of an earlier round trip, and no
+    statement is left behind on the server (S1 in specs/decisions.md).
+    """
+    args: dict[str, Any] = {"timeout": settings.db_connect_timeout_s}
+    if not settings.db_prepared_statements:
+        args.update(
+            statement_cache_size=0,
+            prepared_statement_cache_size=0,
+            prepared_statement_name_func=_unnamed_statement,
+        )
+    return args
+
+
+def _unnamed_statement() -> str:
+    return ""
 
 
 # A pooled connection idle for longer than this is pinged before use: idle connections are the
@@ -184,6 +207,8 @@ def _install_liveness_check(engine: AsyncEngine) -> None:
         idle_since = record.info.get("idle_since")
         if idle_since is not None and time.monotonic() - idle_since > PING_IF_IDLE_S:
             try:
+                # Behind a transaction pooler (DB_PREPARED_STATEMENTS=false) asyncpg re-parses
+                # the unnamed statement in the message that runs it: safe outside a transaction.
                 await_(driver.fetchrow(";", timeout=PING_TIMEOUT_S))
             except Exception as error:
                 raise sa_exc.InvalidatePoolError("ping failed") from error

@@ -204,7 +204,7 @@ async def test_every_model_step_sees_the_history_as_the_runner_would_send_it(app
 
     from agents import Runner
 
-    from todochat.agent.offline_model import OfflineModel
+    from todochat.agent.offline import OfflineModel
     from todochat.agent.runner import TurnContext
 
     class Recording(OfflineModel):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -31,8 +33,8 @@ def _user() -> str:
     return f"ledger-{uuid.uuid4().hex[:12]}"
 
 
-def _key(*, wait_s: float = 0.3) -> IdempotencyKey:
-    return IdempotencyKey(key=uuid.uuid4().hex, scope="POST /chat", wait_s=wait_s, lease_s=60)
+def _key(*, wait_s: float = 0.3, lease_s: float = 60) -> IdempotencyKey:
+    return IdempotencyKey(key=uuid.uuid4().hex, scope="POST /chat", wait_s=wait_s, lease_s=lease_s)
 
 
 async def _messages(db: Database, user_id: str, conversation_id: int) -> list[tuple[str, str]]:
@@ -166,3 +168,60 @@ async def test_an_abandoned_keyed_turn_is_resumed_on_its_stored_message(
     assert roles == (
         ["user", "assistant"] if how == "error" else ["user", "assistant", "assistant"]
     )
+
+
+async def test_a_live_owner_keeps_its_short_lease_however_long_the_turn_takes(
+    db: Database,
+) -> None:
+    """The heartbeat: a turn running for four times its lease is never taken over."""
+    user_id, request = _user(), ChatRequest(message="add milk")
+    key = _key(lease_s=1.0)
+    async with KeyedLedger(
+        db=db, user_id=user_id, request=request, history_limit=20, key=key
+    ) as owner:
+        turn = await owner.begin()
+        assert isinstance(turn, OpenTurn)
+        started = time.monotonic()
+        while time.monotonic() - started < 4 * key.lease_s:
+            # The model is "thinking"; every repeat meanwhile waits and is told to come back.
+            repeat = KeyedLedger(
+                db=db, user_id=user_id, request=request, history_limit=20, key=_same(key)
+            )
+            with pytest.raises(IdempotencyKeyInUse):
+                await repeat.begin()
+            await asyncio.sleep(0.3)
+        await owner.finish(turn, _reply(turn))
+    replay = await KeyedLedger(
+        db=db, user_id=user_id, request=request, history_limit=20, key=_same(key)
+    ).begin()
+    assert isinstance(replay, Replay)
+    assert [role for role, _ in await _messages(db, user_id, turn.conversation_id)] == [
+        "user",
+        "assistant",
+    ]
+
+
+async def test_a_dead_owners_turn_is_taken_over_once_its_lease_runs_out(db: Database) -> None:
+    """An owner that stops renewing (its process died after `begin`) loses the turn within
+    the lease; the repeat that waits resumes it on the stored message."""
+    user_id, request = _user(), ChatRequest(message="add milk")
+    key = _key(lease_s=1.0)
+    dead = KeyedLedger(db=db, user_id=user_id, request=request, history_limit=20, key=key)
+    first = await dead.begin()
+    assert isinstance(first, OpenTurn)
+    await dead._let_go()  # its heartbeat stops, as under SIGKILL; nothing is given back
+    died = time.monotonic()
+    async with KeyedLedger(
+        db=db, user_id=user_id, request=request, history_limit=20, key=_same(key, wait_s=5)
+    ) as retry:
+        resumed = await retry.begin()
+        waited = time.monotonic() - died
+        assert isinstance(resumed, OpenTurn) and resumed.resumed
+        assert resumed.message_id == first.message_id
+        await retry.finish(resumed, _reply(resumed))
+    assert 0.5 < waited < key.lease_s + 1.0
+
+
+def _same(key: IdempotencyKey, *, wait_s: float = 0.1) -> IdempotencyKey:
+    """The same key and policy, as a repeat of the request would carry it."""
+    return IdempotencyKey(key=key.key, scope=key.scope, wait_s=wait_s, lease_s=key.lease_s)

@@ -124,7 +124,7 @@ async def test_terminated_connections_never_lose_or_duplicate_a_write(pg_url) ->
         db_pool_size=4,
         db_max_overflow=4,
         chat_turn_timeout_s=5,
-        idempotency_lease_margin_s=2,
+        chat_turn_lease_s=2,
         idempotency_wait_s=2,
     )
     running = await start_app(settings)

@@ -23,7 +23,7 @@ from tests.conftest import RunningApp, User, make_settings, start_app
 from tests.faults import LogCapture
 from tests.mcp_support import LiveServer, data, error_text, http_client, stdio_client
 from tests.security.support import snapshot
-from todochat.agent.offline_model import readable_part
+from todochat.agent.offline.cleaning import readable_part
 from todochat.models import metadata, utcnow
 
 CHAT = {"message": "show my tasks"}

@@ -26,7 +26,7 @@ import pytest
 from bench.parse import adversarial_messages, findings, ongoing_conversation
 
 import todochat
-from todochat.agent import offline_model
+from todochat.agent.offline import adding, cleaning, parser, planning
 from todochat.chat.schemas import MAX_MESSAGE_CHARS
 
 LENGTH = MAX_MESSAGE_CHARS
@@ -89,7 +89,7 @@ def _all_patterns() -> dict[str, re.Pattern[str]]:
 
 PATTERNS = _all_patterns()
 # Applied with .match at quote characters only, never searched: tested through its caller.
-QUOTED_ITEM = "todochat.agent.offline_model:_QUOTED_ITEM"
+QUOTED_ITEM = "todochat.agent.offline.adding:_QUOTED_ITEM"
 
 GENERIC = (
     "!!", "?", ".", ",", ";", ":", " - ", "\u2014", "->", "(", ")", "'", '"', "'s", "&", "#1",
@@ -116,7 +116,19 @@ def hostile_strings(pattern: re.Pattern[str]) -> Iterator[str]:
 def test_the_package_has_the_patterns_under_test() -> None:
     names = " ".join(PATTERNS)
     assert len(PATTERNS) > 100
-    for name in ("_CONTINUING", "_REPORT", "_DIGITS_ONLY", "_JWT", "_ITEM_SEPARATORS"):
+    for name in (
+        "_CONTINUING",
+        "_REPORT",
+        "DIGITS_ONLY",
+        "_JWT",
+        "_ITEM_SEPARATORS",
+        "_EVERY",
+        "_SEQUENCE_BREAK",
+        "_NAME_BREAK",
+        "_ID_RANGE",
+        "_BULK_IDS",
+        "_CLEAR",
+    ):
         assert f":{name}" in names
 
 
@@ -132,23 +144,23 @@ def test_quoted_items_are_found_in_linear_time() -> None:
     pattern = PATTERNS[QUOTED_ITEM]
     strings = list(hostile_strings(pattern)) + [_fill("", piece, "") for piece in ("'x", "x'", '"')]
     for text in strings:
-        spent = cpu_seconds(offline_model._quoted_items, text)
+        spent = cpu_seconds(adding._quoted_items, text)
         assert spent < SEARCH_BOUND_S, (text[:40], spent)
     # It finds what findall finds, and leaves what sub leaves.
     for text in ("add 'milk' and \"eggs\"", "'Plan Sam's party', 'x'", "don't 'a' b'", "'x'x'y'"):
         want = ([m[1] for m in pattern.findall(text)], pattern.sub("", text))
-        assert offline_model._quoted_items(text) == want
+        assert adding._quoted_items(text) == want
 
 
 def test_the_issues_three_messages_are_parsed_at_once() -> None:
     for label, message in findings().items():
-        spent = cpu_seconds(offline_model.parse_intent, message)
+        spent = cpu_seconds(parser.parse_intent, message)
         assert spent < STEP_BOUND_S, (label, spent)
     # The lengths the issue measured, below the part of a message the parser reads.
     issue = ("ok!!" * 22 + " buy milk", "x " + "now " * 374 + "1", "delete task 1" + "1" * 40)
     for message in issue:
-        assert len(message) <= offline_model.READ_MAX_CHARS
-        spent = cpu_seconds(offline_model.parse_intent, message)
+        assert len(message) <= cleaning.READ_MAX_CHARS
+        spent = cpu_seconds(parser.parse_intent, message)
         assert spent < STEP_BOUND_S, (message[:20], spent)
 
 
@@ -160,23 +172,23 @@ def test_a_model_step_on_any_hostile_message_ends_at_once() -> None:
     for label, message in messages:
         assert len(message) == LENGTH
         items = ongoing_conversation(message)
-        spent = cpu_seconds(offline_model.decide, items, ("add_task", "list_tasks"))
+        spent = cpu_seconds(planning.decide, items, ("add_task", "list_tasks"))
         assert spent < STEP_BOUND_S, (label, spent)
 
 
 def test_only_the_first_part_of_a_long_message_is_read() -> None:
-    limit = offline_model.READ_MAX_CHARS
+    limit = cleaning.READ_MAX_CHARS
     words = "buy milk " * (LENGTH // 9)
-    part = offline_model.readable_part(words)
+    part = cleaning.readable_part(words)
     assert len(part) <= limit and words.startswith(part) and words[len(part)] == " "
-    assert offline_model.readable_part("x" * LENGTH) == "x" * limit
-    assert offline_model.readable_part("short message") == "short message"
+    assert cleaning.readable_part("x" * LENGTH) == "x" * limit
+    assert cleaning.readable_part("short message") == "short message"
     # Ids are read from digits: a longer run than Python converts to an int would be a 500.
     assert limit < sys.get_int_max_str_digits()
     # A long message is answered, and the answer says what was read.
-    step = offline_model.decide(ongoing_conversation("hello " * 2000), ("add_task",))
+    step = planning.decide(ongoing_conversation("hello " * 2000), ("add_task",))
     assert isinstance(step, str) and step.endswith(f"first {limit:,} characters of your message.)")
-    step = offline_model.decide(ongoing_conversation("hello"), ("add_task",))
+    step = planning.decide(ongoing_conversation("hello"), ("add_task",))
     assert isinstance(step, str) and "characters of your message" not in step
 
 
@@ -201,6 +213,6 @@ async def test_hostile_messages_in_an_ongoing_chat_are_answered_at_once(client, 
             with cpu_alarm(TURN_BOUND_S):
                 r = await client.post(chat, json=body, headers=user.headers)
             assert r.status_code == 200, (message[:30], r.text[:200])
-            if len(text) > offline_model.READ_MAX_CHARS:
+            if len(text) > cleaning.READ_MAX_CHARS:
                 assert r.json()["response"].endswith("characters of your message.)")
     assert (await client.get("/health/live")).status_code == 200

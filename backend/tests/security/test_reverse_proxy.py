@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import ipaddress
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -31,44 +29,17 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import User
 from tests.faults import free_port
+from tests.packages import debian_program
 from tests.served import ServedApp
 
 pytestmark = pytest.mark.slow
 
 CONF = Path(__file__).resolve().parents[3] / "deploy" / "nginx" / "todochat.conf"
-SBIN = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 SHORT_TIMEOUT_S = 1
 
 
 def _nginx() -> str:
-    found = shutil.which("nginx", path=SBIN)
-    if found:
-        return found
-    problem = "nginx is not installed and this user cannot run apt-get"
-    if os.geteuid() == 0 and shutil.which("apt-get", path=SBIN):
-        # One installer at a time (pytest-xdist workers), and only once.
-        with open("/tmp/todochat-nginx-install.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            found = shutil.which("nginx", path=SBIN)
-            if found:
-                return found
-            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            wait = ["-o", "DPkg::Lock::Timeout=600"]  # another install may hold the lock
-            steps = (
-                ["apt-get", *wait, "update", "-q"],
-                ["apt-get", *wait, "install", "-y", "-q", "--no-install-recommends", "nginx-light"],
-            )
-            for step in steps:
-                done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=900)
-                if done.returncode != 0:
-                    problem = f"{' '.join(step)} failed: {done.stderr[-2000:]}"
-                    break
-        found = shutil.which("nginx", path=SBIN)
-        if found:
-            return found
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"nginx is required in CI: {problem}")
-    pytest.skip(problem)
+    return debian_program("nginx", "nginx-light")
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:

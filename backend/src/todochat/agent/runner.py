@@ -53,7 +53,7 @@ from todochat.agent.items import (
     tool_call,
     unknown_tool_message,
 )
-from todochat.agent.offline_model import OfflineModel
+from todochat.agent.offline import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
 from todochat.agent.turn_limits import (

@@ -8,9 +8,11 @@ stored, with what the tools did). Each step is one short unit of work.
 with a lease in `begin` and stores the answer in `finish`, in the same transactions, so the
 key's record always tells how far the turn got: a repeat replays a finished turn, waits for a
 running one, and resumes one that was abandoned (its owner failed and let go of the lease, or
-died and the lease ran out). Used as `async with ledger:`, the lease is given back on every
-exit that neither finished nor failed the turn. Every frontend's turn (JSON, streamed, ChatKit)
-goes through a ledger.
+died and the lease ran out). From `begin` until the turn is finished, failed or let go, the
+lease is renewed (a heartbeat every quarter of the short lease: a live owner keeps it however
+long its model takes, a dead one loses it within IDEMPOTENCY_LEASE_S). Used as `async with
+ledger:`, the lease is given back on every exit that neither finished nor failed the turn.
+Every frontend's turn (JSON, streamed, ChatKit) goes through a ledger.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from todochat.chat.schemas import ChatRequest, ChatResponse
 from todochat.conversations import service as conversation_service
 from todochat.conversations.schemas import MessageRead, ToolCall, TurnStart
+from todochat.conversations.service import ConversationBusy, TurnLease
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable, ModelUnavailable
 from todochat.idempotency import service as idempotency
@@ -78,6 +81,10 @@ class Replay:
     response: ChatResponse
 
 
+class _TurnHeld(Exception):
+    """A keyed turn to resume whose conversation is still held: its unit of work rolls back."""
+
+
 class TurnLedger:
     """A turn without an Idempotency-Key."""
 
@@ -88,6 +95,7 @@ class TurnLedger:
         user_id: str,
         request: ChatRequest,
         history_limit: int,
+        lease_s: float = 8.0,
         admit: Admission | None = None,
         retry_of: int | None = None,
     ) -> None:
@@ -98,6 +106,12 @@ class TurnLedger:
         self.admit = admit
         # A stored user message to answer again (ChatKit's retry): `begin` stores no new one.
         self.retry_of = retry_of
+        self.owner = idempotency.new_owner()
+        # The conversation's turn is held (and the key's lease, for a keyed turn) from `begin`
+        # until the turn is finished, failed or let go.
+        self.lease = TurnLease(owner=self.owner, lease_s=lease_s)
+        self._conversation_id: int | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TurnLedger:
         return self
@@ -111,8 +125,9 @@ class TurnLedger:
         await self.abandon()
 
     async def begin(self) -> OpenTurn | Replay:
-        """Store the user's message (creating the conversation if needed); for a retry, drop
-        what followed the stored message instead."""
+        """Hold the conversation's turn and store the user's message (creating the
+        conversation if needed), or for a retry drop what followed the stored message;
+        ConversationBusy (409) while another turn holds the conversation."""
         if self.retry_of is not None:
             assert self.request.conversation_id is not None, "a retry names its conversation"
             retried = await self.db.run(
@@ -121,8 +136,10 @@ class TurnLedger:
                 conversation_id=self.request.conversation_id,
                 message_id=self.retry_of,
                 history_limit=self.history_limit,
+                lease=self.lease,
                 admit=self.admit,
             )
+            self._hold(retried.conversation_id)
             return OpenTurn.of(retried)
         start = await self.db.run(
             conversation_service.start_turn,
@@ -130,13 +147,16 @@ class TurnLedger:
             conversation_id=self.request.conversation_id,
             message=self.request.message,
             history_limit=self.history_limit,
+            lease=self.lease,
             admit=self.admit,
         )
+        self._hold(start.conversation_id)
         return OpenTurn.of(start)
 
     async def finish(self, turn: OpenTurn, response: ChatResponse) -> None:
-        """Store the reply and its tool calls."""
+        """Store the reply and its tool calls; the conversation's turn is over."""
         await self.db.run(self._store_reply, turn=turn, response=response)
+        await self._let_go()
 
     async def fail(
         self, turn: OpenTurn, tool_calls: list[ToolCall], *, reply: str = ModelUnavailable.detail
@@ -145,9 +165,63 @@ class TurnLedger:
         the conversation stays consistent; a keyed turn also lets go of its key so a retry
         resumes it."""
         await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls, reply=reply)
+        await self._let_go()
 
     async def abandon(self) -> None:
-        """Let go of the turn after an error. A turn without a key holds nothing."""
+        """Let go of the turn after an error: the conversation's next message need not wait
+        for the lease to run out."""
+        conversation_id = self._conversation_id
+        await self._let_go()
+        if conversation_id is not None:
+            try:
+                await self.db.run(
+                    conversation_service.release_turn,
+                    user_id=self.user_id,
+                    conversation_id=conversation_id,
+                    owner=self.owner,
+                )
+            except DatabaseUnavailable:
+                # It runs out on its own within the lease.
+                log.warning(
+                    "could not give a conversation's turn back", extra={"operation": "chat.lease"}
+                )
+
+    # --- the heartbeat -----------------------------------------------------------------------
+    def _hold(self, conversation_id: int) -> None:
+        self._conversation_id = conversation_id
+        self._heartbeat = asyncio.create_task(self._beat(conversation_id))
+
+    async def _let_go(self) -> None:
+        self._conversation_id = None
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
+
+    async def _beat(self, conversation_id: int) -> None:
+        """Renew what the turn holds every quarter of the lease until the turn ends: a live
+        turn keeps it however long its model takes, a dead one loses it within the lease. A
+        renewal the database refuses now is tried again at the next beat; three missed in a
+        row let the lease run out, and then another turn may take over (a keyed turn's tool
+        calls are keyed, so nothing is done twice, and this turn's `finish` is refused)."""
+        while True:
+            await asyncio.sleep(self.lease.lease_s / 4)
+            try:
+                held = await self.db.run(self._renew, conversation_id=conversation_id)
+            except Exception as exc:
+                log.warning(
+                    "could not renew a chat turn's lease",
+                    extra={"operation": "chat.lease", "error_type": type(exc).__name__},
+                )
+                continue
+            if not held:
+                log.warning("a chat turn's lease was taken over", extra={"operation": "chat.lease"})
+                return
+
+    async def _renew(self, session: AsyncSession, *, conversation_id: int) -> bool:
+        return await conversation_service.renew_turn(
+            session, user_id=self.user_id, conversation_id=conversation_id, lease=self.lease
+        )
 
     async def _store_reply(
         self, session: AsyncSession, *, turn: OpenTurn, response: ChatResponse
@@ -158,6 +232,7 @@ class TurnLedger:
             conversation_id=turn.conversation_id,
             reply=response.response,
             tool_calls=response.tool_calls,
+            owner=self.owner,
         )
 
     async def _store_failure(
@@ -169,6 +244,7 @@ class TurnLedger:
             conversation_id=turn.conversation_id,
             reply=reply,
             tool_calls=tool_calls,
+            owner=self.owner,
         )
 
 
@@ -186,11 +262,15 @@ class KeyedLedger(TurnLedger):
         admit: Admission | None = None,
     ) -> None:
         super().__init__(
-            db=db, user_id=user_id, request=request, history_limit=history_limit, admit=admit
+            db=db,
+            user_id=user_id,
+            request=request,
+            history_limit=history_limit,
+            lease_s=key.lease_s,
+            admit=admit,
         )
         self.key = key
         self.request_hash = key.fingerprint(request)
-        self.owner = idempotency.new_owner()
         # The record this request holds the lease of, until the turn is finished or let go.
         self._record_id: int | None = None
 
@@ -203,10 +283,14 @@ class KeyedLedger(TurnLedger):
         while True:
             try:
                 outcome = await self.db.run_resolving(self._claim, self._claimed)
+            except _TurnHeld:
+                outcome = None  # the key is free, its conversation not yet: rolled back, wait
             except DatabaseUnavailable:
                 # The claim may have committed without our knowing: give it back, if it is ours.
                 await self._release_quietly()
                 raise
+            if isinstance(outcome, OpenTurn):
+                self._hold(outcome.conversation_id)
             if outcome is not None:
                 return outcome
             if time.monotonic() >= deadline:
@@ -220,17 +304,33 @@ class KeyedLedger(TurnLedger):
             lambda session: self._store_answer(session, turn=turn, response=response),
             self._answered,
         )
+        await self._let_go()
         self._record_id = None
 
     async def fail(
         self, turn: OpenTurn, tool_calls: list[ToolCall], *, reply: str = ModelUnavailable.detail
     ) -> None:
         await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls, reply=reply)
+        await self._let_go()
         self._record_id = None
 
     async def abandon(self) -> None:
+        await super().abandon()
         if self._record_id is not None:
             await self._release_quietly()
+
+    async def _renew(self, session: AsyncSession, *, conversation_id: int) -> bool:
+        """The conversation's turn and the key's lease, renewed together: they run out
+        together, so a retry that takes over the key finds the conversation free."""
+        assert self._record_id is not None
+        held = await idempotency.renew(
+            session,
+            user_id=self.user_id,
+            record_id=self._record_id,
+            key=self.key,
+            owner=self.owner,
+        )
+        return held and await super()._renew(session, conversation_id=conversation_id)
 
     # --- units of work ---------------------------------------------------------------------
     async def _claim(self, session: AsyncSession) -> OpenTurn | Replay | None:
@@ -251,6 +351,7 @@ class KeyedLedger(TurnLedger):
                 conversation_id=self.request.conversation_id,
                 message=self.request.message,
                 history_limit=self.history_limit,
+                lease=self.lease,
                 admit=self.admit,
             )
             await idempotency.save_progress(
@@ -271,12 +372,18 @@ class KeyedLedger(TurnLedger):
             owner=self.owner,
         ):
             return None  # its owner is still at work
+        try:
+            turn = await self._resume(session, state, resumed=True)
+        except ConversationBusy:
+            # Its conversation is held a moment longer (or by a newer turn): roll back the
+            # take-over and wait.
+            raise _TurnHeld() from None
         self._record_id = state.record_id
         log.warning(
             "resuming an abandoned chat turn",
             extra={"operation": "chat.resume", "conversation_id": state.conversation_id},
         )
-        return await self._resume(session, state, resumed=True)
+        return turn
 
     async def _claimed(self, session: AsyncSession) -> OpenTurn | Replay | None:
         """After a commit of unknown outcome: our claim is durable if we hold the lease."""
@@ -299,6 +406,7 @@ class KeyedLedger(TurnLedger):
             conversation_id=state.conversation_id,
             message_id=state.message_id,
             history_limit=self.history_limit,
+            lease=self.lease,
         )
         return OpenTurn.of(start, effect_scope=self._effect_scope, resumed=resumed)
 
@@ -342,9 +450,17 @@ class KeyedLedger(TurnLedger):
         )
         if not answered:
             await super()._store_failure(session, turn=turn, tool_calls=tool_calls, reply=reply)
+        else:
+            await conversation_service.release_turn(
+                session,
+                user_id=self.user_id,
+                conversation_id=turn.conversation_id,
+                owner=self.owner,
+            )
         await idempotency.release(session, user_id=self.user_id, key=self.key.key, owner=self.owner)
 
     async def _release_quietly(self) -> None:
+        await self._let_go()
         self._record_id = None
         await idempotency.release_quietly(
             self.db,

@@ -43,7 +43,8 @@ async def chat(
 
     Send an `Idempotency-Key` to make retries safe: a repeat returns the first answer, waits
     for a turn still running (409 if it takes longer than a few seconds), or finishes a turn
-    that failed half-way without storing the message or adding a task twice.
+    that failed half-way without storing the message or adding a task twice. A conversation
+    answers one message at a time: another message to it meanwhile is 409 with `Retry-After`.
     """
     return await service.chat_turn(
         db=db,

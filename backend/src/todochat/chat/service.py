@@ -26,6 +26,7 @@ from todochat.agent.upstream import UpstreamFailure
 from todochat.chat.ledger import Admission, KeyedLedger, OpenTurn, Replay, TurnLedger
 from todochat.chat.schemas import ChatRequest, ChatResponse
 from todochat.conversations.schemas import ToolCall
+from todochat.conversations.service import ConversationBusy
 from todochat.db import Database
 from todochat.errors import AppError, DatabaseUnavailable, ModelMisconfigured, ModelUnavailable
 from todochat.idempotency.service import IdempotencyKey, IdempotencyKeyInUse
@@ -82,7 +83,15 @@ async def chat_turn(
     """One turn. `admit` (the chat budget) runs once per new turn, after the request proved
     valid and before anything is stored: a rejected request, a replay, a resumed turn or a
     wait for a running one spends nothing."""
-    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit)
+    ledger = _ledger(
+        db,
+        runtime.settings.chat_turn_lease_s,
+        user_id,
+        request,
+        history_limit,
+        idempotency_key,
+        admit,
+    )
     turn = await _begin(runtime, ledger, idempotency_key)
     if isinstance(turn, Replay):
         return turn.response
@@ -106,7 +115,16 @@ async def stream_turn(
     message again instead of storing a new one."""
     if retry_of is not None and (idempotency_key is not None or request.conversation_id is None):
         raise ValueError("a retry names its conversation and has no Idempotency-Key")
-    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit, retry_of)
+    ledger = _ledger(
+        db,
+        runtime.settings.chat_turn_lease_s,
+        user_id,
+        request,
+        history_limit,
+        idempotency_key,
+        admit,
+        retry_of,
+    )
     turn = await _begin(runtime, ledger, idempotency_key)
     if isinstance(turn, Replay):
         return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
@@ -117,6 +135,7 @@ async def stream_turn(
 
 def _ledger(
     db: Database,
+    lease_s: float,
     user_id: str,
     request: ChatRequest,
     history_limit: int,
@@ -130,6 +149,7 @@ def _ledger(
             user_id=user_id,
             request=request,
             history_limit=history_limit,
+            lease_s=lease_s,
             admit=admit,
             retry_of=retry_of,
         )
@@ -292,7 +312,7 @@ def _outcome(exc: Exception) -> str:
         return "model_error"
     if isinstance(exc, DatabaseUnavailable):
         return "db_error"
-    if isinstance(exc, IdempotencyKeyInUse):
+    if isinstance(exc, IdempotencyKeyInUse | ConversationBusy):
         return "busy"
     return "error"
 

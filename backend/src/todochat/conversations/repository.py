@@ -1,8 +1,9 @@
 """Conversation and message queries, every one filtered by the owner's user id.
 
-The statements of a chat turn (`create`, `touch_owned`, `recent_messages`, `insert_message`,
-`touch`) are Core statements on the tables: a turn runs them on every request, and the ORM's
-unit of work (identity map, instance state, flush ordering) costs more than the query itself.
+The statements of a chat turn (`create`, `claim_turn`, `recent_messages`, `insert_message`,
+`touch_and_release`, `renew_turn`, `release_turn`) are Core statements on the tables: a turn
+runs them on every request, and the ORM's unit of work (identity map, instance state, flush
+ordering) costs more than the query itself.
 """
 
 from __future__ import annotations
@@ -39,12 +40,54 @@ _CREATE = (
         title=sa.bindparam("p_title"),
         created_at=_param("at", _c.created_at),
         updated_at=_param("at", _c.updated_at),
+        turn_owner=sa.bindparam("holder"),
+        turn_until=_param("until", _c.turn_until),
     )
     .returning(_c.id)
 )
 _OWNED = sa.and_(_c.id == sa.bindparam("cid"), _c.user_id == sa.bindparam("owner"))
-_TOUCH = sa.update(_conversations).where(_OWNED).values(updated_at=_param("at", _c.updated_at))
-_TOUCH_OWNED = _TOUCH.returning(_c.id)
+# The conversation's turn: taken when free (never held, given back, or not renewed in time)
+# or already this turn's; the ownership check, the touch and the claim in one statement.
+_TURN_FREE = sa.or_(
+    _c.turn_until.is_(None),
+    _c.turn_until <= _param("at", _c.turn_until),
+    _c.turn_owner == sa.bindparam("holder"),
+)
+_CLAIM_TURN = (
+    sa.update(_conversations)
+    .where(_OWNED, _TURN_FREE)
+    .values(
+        updated_at=_param("at", _c.updated_at),
+        turn_owner=sa.bindparam("holder"),
+        turn_until=_param("until", _c.turn_until),
+    )
+    .returning(_c.id)
+)
+_HELD_BY = sa.and_(_OWNED, _c.turn_owner == sa.bindparam("holder"))
+_RENEW_TURN = (
+    sa.update(_conversations)
+    .where(_HELD_BY)
+    .values(turn_until=_param("until", _c.turn_until))
+    .returning(_c.id)
+)
+_RELEASE_TURN = sa.update(_conversations).where(_HELD_BY).values(turn_owner=None, turn_until=None)
+# The reply stored: the conversation is touched and its turn given back, in one statement (the
+# turn only if this turn still holds it).
+_ours = _c.turn_owner == sa.bindparam("holder")
+_TOUCH_AND_RELEASE = (
+    sa.update(_conversations)
+    .where(_OWNED)
+    .values(
+        updated_at=_param("at", _c.updated_at),
+        turn_owner=sa.case((_ours, sa.null()), else_=_c.turn_owner),
+        turn_until=sa.case((_ours, sa.null()), else_=_c.turn_until),
+    )
+)
+_LAST_QUESTION = sa.select(sa.func.max(_m.id)).where(
+    _m.conversation_id == sa.bindparam("cid"),
+    _m.user_id == sa.bindparam("owner"),
+    _m.role == "user",
+)
 _RECENT = (
     sa.select(_m.id, _m.role, _m.content, _m.tool_calls, _m.created_at)
     .where(_m.conversation_id == sa.bindparam("cid"))
@@ -82,24 +125,86 @@ async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> C
 
 @timed("repo.conversations.create", level=logging.DEBUG)
 async def create(
-    session: AsyncSession, *, user_id: str, at: datetime, title: str | None = None
+    session: AsyncSession,
+    *,
+    user_id: str,
+    at: datetime,
+    title: str | None = None,
+    turn_owner: str | None = None,
+    turn_until: datetime | None = None,
 ) -> int:
-    """A new conversation of this user; returns its id."""
-    result = await session.execute(_CREATE, {"owner": user_id, "at": at, "p_title": title})
+    """A new conversation of this user, its first turn held by `turn_owner` if given; returns
+    its id."""
+    result = await session.execute(
+        _CREATE,
+        {
+            "owner": user_id,
+            "at": at,
+            "p_title": title,
+            "holder": turn_owner,
+            "until": turn_until,
+        },
+    )
     conversation_id: int = result.scalar_one()
     return conversation_id
 
 
-@timed("repo.conversations.touch_owned", level=logging.DEBUG)
-async def touch_owned(
-    session: AsyncSession, *, user_id: str, conversation_id: int, at: datetime
+@timed("repo.conversations.claim_turn", level=logging.DEBUG)
+async def claim_turn(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    turn_owner: str,
+    at: datetime,
+    turn_until: datetime,
 ) -> bool:
-    """Mark the conversation active if this user owns it: the ownership check and the touch in
-    one statement. False when there is no such conversation of this user."""
+    """Mark the conversation active and hold its turn, if this user owns it and no other turn
+    holds it. False otherwise (`get` tells which)."""
     result = await session.execute(
-        _TOUCH_OWNED, {"owner": user_id, "cid": conversation_id, "at": at}
+        _CLAIM_TURN,
+        {
+            "owner": user_id,
+            "cid": conversation_id,
+            "at": at,
+            "holder": turn_owner,
+            "until": turn_until,
+        },
     )
     return result.first() is not None
+
+
+@timed("repo.conversations.renew_turn", level=logging.DEBUG)
+async def renew_turn(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    turn_owner: str,
+    turn_until: datetime,
+) -> bool:
+    """Extend the turn `turn_owner` holds; False when it holds it no more."""
+    result = await session.execute(
+        _RENEW_TURN,
+        {"owner": user_id, "cid": conversation_id, "holder": turn_owner, "until": turn_until},
+    )
+    return result.first() is not None
+
+
+@timed("repo.conversations.release_turn", level=logging.DEBUG)
+async def release_turn(
+    session: AsyncSession, *, user_id: str, conversation_id: int, turn_owner: str
+) -> None:
+    await session.execute(
+        _RELEASE_TURN, {"owner": user_id, "cid": conversation_id, "holder": turn_owner}
+    )
+
+
+@timed("repo.conversations.last_question_id", level=logging.DEBUG)
+async def last_question_id(session: AsyncSession, *, user_id: str, conversation_id: int) -> int:
+    """The id of the conversation's latest user message (0 if none)."""
+    result = await session.execute(_LAST_QUESTION, {"owner": user_id, "cid": conversation_id})
+    return int(result.scalar_one() or 0)
 
 
 @timed("repo.conversations.recent_messages", level=logging.DEBUG)
@@ -149,9 +254,14 @@ async def insert_message(
     return message_id
 
 
-@timed("repo.conversations.touch", level=logging.DEBUG)
-async def touch(session: AsyncSession, *, user_id: str, conversation_id: int, at: datetime) -> None:
-    await session.execute(_TOUCH, {"owner": user_id, "cid": conversation_id, "at": at})
+@timed("repo.conversations.touch_and_release", level=logging.DEBUG)
+async def touch_and_release(
+    session: AsyncSession, *, user_id: str, conversation_id: int, turn_owner: str, at: datetime
+) -> None:
+    await session.execute(
+        _TOUCH_AND_RELEASE,
+        {"owner": user_id, "cid": conversation_id, "holder": turn_owner, "at": at},
+    )
 
 
 @timed("repo.conversations.list_for_user", level=logging.DEBUG)

@@ -4,12 +4,14 @@ caller's unit of work (`Database.run`), which commits."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.conversations import repository
 from todochat.conversations.schemas import ConversationRead, MessageRead, ToolCall, TurnStart
-from todochat.errors import AppError, NotFound
+from todochat.errors import AppError, Conflict, NotFound
 from todochat.logs import timed
 from todochat.models import Conversation, utcnow
 
@@ -17,6 +19,28 @@ from todochat.models import Conversation, utcnow
 class ConversationNotFound(NotFound):
     def __init__(self, conversation_id: int) -> None:
         super().__init__(f"Conversation {conversation_id} not found")
+
+
+class ConversationBusy(Conflict):
+    detail = "This conversation is still answering another message. Retry in a few seconds."
+    headers = {"Retry-After": "2"}
+
+
+class ConversationMovedOn(Conflict):
+    # A turn whose instance died, retried after a later message was answered: answering it
+    # now would put its reply after another question.
+    detail = (
+        "This message was not answered, and a later message in the conversation has been "
+        "answered since. Send it again as a new message."
+    )
+
+
+@dataclass(frozen=True)
+class TurnLease:
+    """Who holds a conversation's turn, and for how long each claim or renewal lasts."""
+
+    owner: str
+    lease_s: float
 
 
 class MessageNotFound(NotFound):
@@ -54,22 +78,31 @@ async def start_turn(
     conversation_id: int | None,
     message: str,
     history_limit: int,
+    lease: TurnLease,
     admit: Callable[[], Awaitable[None]] | None = None,
 ) -> TurnStart:
-    """Find or create the conversation, read its recent history, store the user's message.
-    `admit` runs once the turn is known to be valid (the conversation is the user's), before
+    """Find or create the conversation and hold its turn, read its recent history, store the
+    user's message. Another turn holding the conversation is ConversationBusy (409): turns of
+    one conversation run one at a time, so each reply follows its own question and the model
+    always sees the turn before. `admit` runs once the turn is known to be valid, before
     anything is stored; what it raises rolls the unit back."""
     now = utcnow()
+    until = now + timedelta(seconds=lease.lease_s)
     if conversation_id is None:
         if admit is not None:
             await admit()
-        cid = await repository.create(session, user_id=user_id, at=now, title=title_for(message))
+        cid = await repository.create(
+            session,
+            user_id=user_id,
+            at=now,
+            title=title_for(message),
+            turn_owner=lease.owner,
+            turn_until=until,
+        )
         history: list[MessageRead] = []
     else:
         cid = conversation_id
-        # Ownership check and touch in one statement, before anything is read.
-        if not await repository.touch_owned(session, user_id=user_id, conversation_id=cid, at=now):
-            raise ConversationNotFound(cid)
+        await _claim(session, user_id=user_id, conversation_id=cid, lease=lease, now=now)
         if admit is not None:
             await admit()
         rows = await repository.recent_messages(
@@ -90,9 +123,18 @@ async def resume_turn(
     conversation_id: int,
     message_id: int,
     history_limit: int,
+    lease: TurnLease,
 ) -> TurnStart:
-    """A turn whose user message is stored already, with the history that preceded it."""
-    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    """A turn whose user message is stored already, with the history that preceded it; its
+    conversation's turn is held again (ConversationBusy while another turn holds it)."""
+    await _claim(
+        session, user_id=user_id, conversation_id=conversation_id, lease=lease, now=utcnow()
+    )
+    if (
+        await repository.last_question_id(session, user_id=user_id, conversation_id=conversation_id)
+        != message_id
+    ):
+        raise ConversationMovedOn()
     rows = await repository.recent_messages(
         session,
         user_id=user_id,
@@ -115,15 +157,15 @@ async def retry_turn(
     conversation_id: int,
     message_id: int,
     history_limit: int,
+    lease: TurnLease,
     admit: Callable[[], Awaitable[None]] | None = None,
 ) -> TurnStart:
     """Answer a stored user message again: what followed it is deleted, and the turn gets the
-    history that preceded it. `admit` runs as in `start_turn`, before anything changes."""
-    now = utcnow()
-    if not await repository.touch_owned(
-        session, user_id=user_id, conversation_id=conversation_id, at=now
-    ):
-        raise ConversationNotFound(conversation_id)
+    history that preceded it; the conversation's turn is held as in `start_turn`. `admit`
+    runs as in `start_turn`, before anything changes."""
+    await _claim(
+        session, user_id=user_id, conversation_id=conversation_id, lease=lease, now=utcnow()
+    )
     message = await repository.get_message(
         session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
     )
@@ -162,8 +204,9 @@ async def finish_turn(
     conversation_id: int,
     reply: str,
     tool_calls: list[ToolCall],
+    owner: str,
 ) -> MessageRead:
-    """Store the assistant's reply with the tool calls it made."""
+    """Store the assistant's reply with the tool calls it made; the turn is over."""
     now = utcnow()
     stored = [call.model_dump(mode="json") for call in tool_calls] or None
     message_id = await repository.insert_message(
@@ -175,13 +218,59 @@ async def finish_turn(
         tool_calls=stored,
         at=now,
     )
-    await repository.touch(session, user_id=user_id, conversation_id=conversation_id, at=now)
+    await repository.touch_and_release(
+        session, user_id=user_id, conversation_id=conversation_id, turn_owner=owner, at=now
+    )
     return MessageRead(
         id=message_id,
         role="assistant",
         content=reply,
         tool_calls=tool_calls or None,
         created_at=now,
+    )
+
+
+async def _claim(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    lease: TurnLease,
+    now: datetime,
+) -> None:
+    # Ownership check, touch and claim in one statement, before anything is read.
+    if await repository.claim_turn(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        turn_owner=lease.owner,
+        at=now,
+        turn_until=now + timedelta(seconds=lease.lease_s),
+    ):
+        return
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    raise ConversationBusy()
+
+
+async def renew_turn(
+    session: AsyncSession, *, user_id: str, conversation_id: int, lease: TurnLease
+) -> bool:
+    """The holder's heartbeat: its turn runs `lease_s` from now; False if it was lost."""
+    return await repository.renew_turn(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        turn_owner=lease.owner,
+        turn_until=utcnow() + timedelta(seconds=lease.lease_s),
+    )
+
+
+async def release_turn(
+    session: AsyncSession, *, user_id: str, conversation_id: int, owner: str
+) -> None:
+    """Give the conversation's turn back early (the turn ended without a reply)."""
+    await repository.release_turn(
+        session, user_id=user_id, conversation_id=conversation_id, turn_owner=owner
     )
 
 

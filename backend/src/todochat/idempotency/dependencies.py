@@ -62,8 +62,7 @@ class IdempotencyKeyHeader:
             scope=self.scope or f"{request.method} {template}",
             ttl_s=settings.idempotency_ttl_s,
             wait_s=settings.idempotency_wait_s,
-            # Longer than the longest turn, so a live turn is never taken over.
-            lease_s=settings.chat_turn_timeout_s + settings.idempotency_lease_margin_s,
+            lease_s=settings.chat_turn_lease_s,
             on_replay=on_replay,
         )
 

@@ -128,6 +128,30 @@ async def take_lease(
     return _changed(result)
 
 
+@timed("repo.idempotency.renew_lease", level=logging.DEBUG)
+async def renew_lease(
+    session: AsyncSession,
+    *,
+    record_id: int,
+    user_id: str,
+    lease_owner: str,
+    locked_until: datetime,
+) -> bool:
+    """Extend the lease its owner holds; False when the record is no longer its to renew."""
+    result = await session.execute(
+        sa.update(IdempotencyRecord)
+        .where(
+            col(IdempotencyRecord.id) == record_id,
+            col(IdempotencyRecord.user_id) == user_id,
+            col(IdempotencyRecord.status) == "started",
+            col(IdempotencyRecord.lease_owner) == lease_owner,
+        )
+        .values(locked_until=locked_until)
+        .execution_options(synchronize_session=False)
+    )
+    return _changed(result)
+
+
 @timed("repo.idempotency.save_progress", level=logging.DEBUG)
 async def save_progress(
     session: AsyncSession,

@@ -9,10 +9,12 @@ IDEMPOTENCY_TTL_S (24 h).
   key waits on the record's unique index (PostgreSQL) or on the writer lock (SQLite) and then
   replays the stored answer.
 - A chat turn spans three transactions around the model. Its record is written with the user's
-  message and carries a lease. A repeat finds the answer (replay), or the turn in progress
-  (wait up to IDEMPOTENCY_WAIT_S, then 409), or a turn whose owner gave up or died (lease
-  released or expired): then it resumes that turn, reusing the stored message, and the tool
-  calls of the turn are keyed by the turn's key so that a task is never added twice.
+  message and carries a short lease (CHAT_TURN_LEASE_S) that its owner renews while the turn
+  runs (`renew`, the ledger's heartbeat). A repeat finds the answer (replay), or the turn in
+  progress (wait up to IDEMPOTENCY_WAIT_S, then 409), or a turn whose owner gave up or died
+  (lease released, or not renewed in time): then it resumes that turn, reusing the stored
+  message, and the tool calls of the turn are keyed by the turn's key so that a task is never
+  added twice.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ class IdempotencyKey:
     scope: str
     ttl_s: float = 24 * 3600
     wait_s: float = 10.0
-    lease_s: float = 120.0
+    # A keyed chat turn's lease: renewed by its owner every `lease_s / 4` (the ledger's
+    # heartbeat), so it runs out this long after the owner died, never under a live one.
+    lease_s: float = 8.0
     # Called when the answer is a replay: the HTTP edge sets its header (dependencies.py).
     on_replay: Callable[[], None] | None = None
     replayed: bool = False
@@ -167,6 +171,19 @@ async def take_over(
         lease_owner=owner,
         locked_until=now + timedelta(seconds=key.lease_s),
         now=now,
+    )
+
+
+async def renew(
+    session: AsyncSession, *, user_id: str, record_id: int, key: IdempotencyKey, owner: str
+) -> bool:
+    """The owner's heartbeat: the lease runs `key.lease_s` from now; False if it was lost."""
+    return await repository.renew_lease(
+        session,
+        record_id=record_id,
+        user_id=user_id,
+        lease_owner=owner,
+        locked_until=utcnow() + timedelta(seconds=key.lease_s),
     )
 
 

@@ -5,10 +5,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from todochat.models.base import created_at_column, updated_at_column, utcnow
+from todochat.models.base import UTCDateTime, created_at_column, updated_at_column, utcnow
 
 
 class Conversation(SQLModel, table=True):
+    """A user's conversation. One turn runs on it at a time: the turn that stores its message
+    holds `turn_owner` until `turn_until` and renews it while the model works, so a second
+    message meanwhile is refused (409), and a reply always follows its own question."""
+
     __tablename__ = "conversations"
     # Listing is "this user's conversations, most recently active first".
     __table_args__ = (
@@ -23,3 +27,7 @@ class Conversation(SQLModel, table=True):
     title: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=created_at_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=updated_at_column())
+    turn_owner: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
+    turn_until: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )

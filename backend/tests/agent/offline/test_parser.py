@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from todochat.agent.offline_model import Intent, NewTask, Target, parse_intent
+from todochat.agent.offline.intent import Intent, NewTask, Target
+from todochat.agent.offline.parser import parse_intent
 
 
 @pytest.mark.parametrize(
