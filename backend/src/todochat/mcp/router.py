@@ -145,7 +145,7 @@ class HttpMCP:
                 "authorization_servers": [authority],
                 "bearer_methods_supported": ["header"],
                 "resource_name": "todochat task tools",
-                "resource_documentation": base + "/docs" if self.settings.docs_enabled else None,
+                "resource_documentation": base + "/docs" if self.settings.docs_on else None,
             }
         )
 
