@@ -40,6 +40,8 @@ from todochat.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from todochat.oauth.router import current_resource, oauth_routes
+from todochat.oauth.service import OAuthProvider
 from todochat.playground.router import playground_router
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import describe, error_response, problems
@@ -96,8 +98,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         count_calls=False,
         settings=settings,
     )
+    # Stand-alone, this service is the authorization server of /mcp; with an outside issuer,
+    # that issuer is, and nothing here pretends to be one.
+    oauth_provider = app.state.oauth_provider = (
+        OAuthProvider(
+            database=database,
+            settings=settings,
+            verifier=token_verifier,
+            resource_url=current_resource.get,
+        )
+        if settings.external_issuer is None
+        else None
+    )
     mcp_http = HttpMCP(
-        database=database, token_verifier=token_verifier, settings=settings, limiter=limiter
+        database=database,
+        token_verifier=token_verifier,
+        settings=settings,
+        limiter=limiter,
+        grant_is_live=oauth_provider.grant_is_live if oauth_provider is not None else None,
     )
     app.state.mcp_http = mcp_http
     runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)
@@ -217,6 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
         app.include_router(router)
     app.router.routes.extend(mcp_routes())
+    if settings.external_issuer is None:
+        app.router.routes.extend(oauth_routes())
     if docs:
         app.include_router(docs_router(title=app.title, openapi_url="/openapi.json"))
     if settings.playground_on:
