@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
@@ -24,6 +25,7 @@ from pydantic import AnyHttpUrl, AnyUrl, ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
+from starlette.types import Message
 
 from todochat.auth import service as auth_service
 from todochat.auth.schemas import SignIn
@@ -112,6 +114,9 @@ async def _metadata(request: Request) -> Response:
         "none",
     ]
     body: dict[str, Any] = metadata.model_dump(mode="json", exclude_none=True)
+    # RFC 8414 3.3: the issuer is compared as a string with the URL the client derived it from,
+    # which has no trailing slash ("http://host:port"); the URL type would add one.
+    body["issuer"] = base
     return Response(json.dumps(body), media_type="application/json")
 
 
@@ -128,7 +133,22 @@ def _register(provider: OAuthProvider) -> Handler:
 
 
 def _revoke(provider: OAuthProvider) -> Handler:
-    return RevocationHandler(provider, ClientAuthenticator(provider)).handle
+    handle = RevocationHandler(provider, ClientAuthenticator(provider)).handle
+
+    async def revoke(request: Request) -> Response:
+        # The SDK's revocation request requires a `client_secret` field, which a public client
+        # (RFC 7009 2.1: client_id only) does not send; an empty one means "none" to it.
+        form = parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True)
+        if any(name == "client_secret" for name, _ in form):
+            return await handle(request)
+        body = urlencode([*form, ("client_secret", "")]).encode()
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await handle(Request(request.scope, receive))
+
+    return revoke
 
 
 def _field(form: Any, name: str) -> str:
