@@ -66,14 +66,17 @@ def _describe_startup(settings: Settings) -> None:
 PURGE_INTERVAL_S = 3600
 
 
-async def _purge_idempotency_keys(database: Database, ttl_s: float) -> None:
-    """Every hour, drop Idempotency-Key records older than their TTL (any instance may)."""
+async def _purge_expired(database: Database, ttl_s: float, oauth: OAuthProvider | None) -> None:
+    """Every hour, drop Idempotency-Key records older than their TTL, and OAuth codes and
+    refresh tokens past their expiry (any instance may)."""
     while True:
         try:
             await idempotency_service.purge_expired(database, ttl_s=ttl_s)
+            if oauth is not None:
+                await oauth.purge_expired()
         except Exception as exc:  # the database may be down; try again next time
             log.warning(
-                "idempotency key purge failed",
+                "expired row purge failed",
                 extra={"operation": "idempotency.purge", "error_type": type(exc).__name__},
             )
         await asyncio.sleep(PURGE_INTERVAL_S)
@@ -121,7 +124,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)
     await runtime.start()
     app.state.agent_runtime = runtime
-    purge = asyncio.create_task(_purge_idempotency_keys(database, settings.idempotency_ttl_s))
+    purge = asyncio.create_task(
+        _purge_expired(database, settings.idempotency_ttl_s, oauth_provider)
+    )
     try:
         async with mcp_http.run():
             if settings.gc_freeze:
