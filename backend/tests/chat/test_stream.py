@@ -125,8 +125,15 @@ async def test_the_ai_sdk_assembles_what_the_json_turn_answers_over_openai(
     assert assembled["response"] == "Added 'Call the bank' to your list."
     assert assembled["tool_calls"][0]["arguments"] == {"title": "Call the bank"}
     assert assembled["tool_calls"][0]["result"]["status"] == "created"
-    # The upstream was asked to stream.
-    assert all(r.get("stream") is True for r in upstream.behaviour.requests)
+    # The upstream was asked to stream, with the body the OpenAI client's own request transform
+    # would have sent (the agent's client skips it: agent/openai_client.py, decision P4).
+    from openai._utils import async_maybe_transform
+    from openai.types.chat.completion_create_params import CompletionCreateParamsStreaming
+
+    assert len(upstream.behaviour.requests) == 2
+    for sent in upstream.behaviour.requests:
+        assert sent.get("stream") is True and sent["messages"] and sent["tools"]
+        assert await async_maybe_transform(sent, CompletionCreateParamsStreaming) == sent
 
 
 async def test_a_repeat_replays_the_stream_without_acting_again(

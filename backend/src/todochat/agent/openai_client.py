@@ -6,8 +6,7 @@ union member for each message. Profiled under the `overhead` benchmark it was 18
 server's CPU: about 0.16 ms per message of history, so 5 ms for a 30-item conversation, on
 each of a turn's model calls. For the bodies the Agents SDK sends (plain JSON: dicts, lists,
 strings, numbers) the transform only drops omitted arguments, which is what `create` does
-here before posting with the client's `_post`. Streaming keeps the SDK's own path. These are
-private APIs of the pinned minor release (see decision P4, and `python -m bench.openai_transform`).
+here before posting with the client's `_post`, streamed or not. These are private APIs of the pinned minor release (see decision P4, and `python -m bench.openai_transform`).
 tests/chat/test_chat_openai.py checks that the body sent is the one the transform would produce.
 """
 
@@ -16,14 +15,14 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, AsyncStream
 from openai._base_client import make_request_options
 from openai._types import NOT_GIVEN
 from openai._utils import is_given
 from openai.lib._chat_completion_resources import validate_response_format
 from openai.resources.chat import AsyncChat
 from openai.resources.chat.completions import AsyncCompletions
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
@@ -35,8 +34,6 @@ def request_body(params: dict[str, Any]) -> dict[str, Any]:
 
 class _Completions(AsyncCompletions):
     async def create(self, **params: Any) -> Any:  # type: ignore[override]
-        if params.get("stream"):
-            return await super().create(**params)
         validate_response_format(params.get("response_format", NOT_GIVEN))
         return await self._post(
             "/chat/completions",
@@ -49,6 +46,8 @@ class _Completions(AsyncCompletions):
                 security={"bearer_auth": True},
             ),
             cast_to=ChatCompletion,
+            stream=bool(params.get("stream")),
+            stream_cls=AsyncStream[ChatCompletionChunk],
         )
 
 
@@ -59,7 +58,7 @@ class _Chat(AsyncChat):
 
 
 class AgentOpenAI(AsyncOpenAI):
-    """`AsyncOpenAI` with the fast non-streaming `chat.completions.create` above."""
+    """`AsyncOpenAI` with the fast `chat.completions.create` above."""
 
     @cached_property
     def chat(self) -> AsyncChat:

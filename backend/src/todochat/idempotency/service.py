@@ -38,6 +38,7 @@ from todochat.models import utcnow
 
 log = logging.getLogger("todochat.idempotency")
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -281,24 +282,23 @@ async def run_once(
     *,
     user_id: str,
     key: IdempotencyKey | None,
-    body: BaseModel | dict[str, Any],
-    act: Callable[[AsyncSession], Awaitable[T]],
+    body: BaseModel,
+    act: Callable[[AsyncSession], Awaitable[M]],
+    result_type: type[M],
     status_code: int,
-    dump: Callable[[T], Any],
-    load: Callable[[Any], T],
-) -> T:
+) -> M:
     """Run `act` in one unit of work, at most once per key; a repeat gets the stored answer."""
     if key is None:
         return await db.run(act)
     request_hash = key.fingerprint(body)
     owner = new_owner()
 
-    async def work(session: AsyncSession) -> tuple[T, bool]:
+    async def work(session: AsyncSession) -> tuple[M, bool]:
         state = await claim(
             session, user_id=user_id, key=key, request_hash=request_hash, owner=owner
         )
         if isinstance(state, Finished):
-            return load(state.body), True
+            return result_type.model_validate(state.body), True
         if isinstance(state, Started):
             # Only a multi-step request (a chat turn) leaves a started record behind.
             raise IdempotencyKeyInUse()
@@ -309,15 +309,15 @@ async def run_once(
             user_id=user_id,
             owner=owner,
             status_code=status_code,
-            body=dump(value),
+            body=value.model_dump(mode="json"),
         )
         return value, False
 
-    async def committed(session: AsyncSession) -> tuple[T, bool] | None:
+    async def committed(session: AsyncSession) -> tuple[M, bool] | None:
         record = await repository.get(session, user_id=user_id, key=key.key)
         if record is None or record.request_hash != request_hash or record.status != "finished":
             return None
-        return load(record.response_body), False
+        return result_type.model_validate(record.response_body), False
 
     value, replayed = await db.run_resolving(work, committed)
     if replayed:

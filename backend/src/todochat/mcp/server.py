@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server import MCPServer
@@ -28,6 +29,7 @@ from todochat import __version__
 from todochat.config import Settings
 from todochat.db import Database
 from todochat.errors import DatabaseUnavailable
+from todochat.idempotency import service as idempotency
 from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import bind
 from todochat.mcp.schemas import (
@@ -45,6 +47,7 @@ from todochat.tasks.schemas import (
     PAGE_DEFAULT,
     Description,
     TaskCreate,
+    TaskRead,
     TaskStatus,
     TaskUpdate,
     Title,
@@ -265,11 +268,14 @@ def create_mcp_server(
         async def run() -> TaskCreated:
             data = TaskCreate(title=title, description=description)
             await admit_write(user_id)
-            task = await task_service.create_task(
-                db=database,
+            task = await idempotency.run_once(
+                database,
                 user_id=user_id,
-                data=data,
-                idempotency_key=_effect_key(ctx, ttl_s=settings.idempotency_ttl_s),
+                key=_effect_key(ctx, ttl_s=settings.idempotency_ttl_s),
+                body=data,
+                act=partial(task_service.create_task, user_id=user_id, data=data),
+                result_type=TaskRead,
+                status_code=201,
             )
             return TaskCreated(task_id=task.id, status="created", title=task.title)
 
@@ -299,8 +305,11 @@ def create_mcp_server(
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
         page = await guarded(
-            task_service.list_tasks(
-                db=database, user_id=user_id, status=TaskStatus(status), limit=PAGE_DEFAULT
+            database.run(
+                task_service.list_tasks,
+                user_id=user_id,
+                status=TaskStatus(status),
+                limit=PAGE_DEFAULT,
             )
         )
         rows = [
@@ -334,8 +343,8 @@ def create_mcp_server(
 
         async def run() -> TaskCompleted:
             await admit_write(user_id)
-            task = await task_service.set_completed(
-                db=database, user_id=user_id, task_id=task_id, completed=True
+            task = await database.run(
+                task_service.set_completed, user_id=user_id, task_id=task_id, completed=True
             )
             return TaskCompleted(task_id=task.id, status="completed", title=task.title)
 
@@ -357,7 +366,7 @@ def create_mcp_server(
 
         async def run() -> TaskDeleted:
             await admit_write(user_id)
-            task = await task_service.delete_task(db=database, user_id=user_id, task_id=task_id)
+            task = await database.run(task_service.delete_task, user_id=user_id, task_id=task_id)
             return TaskDeleted(task_id=task.id, status="deleted", title=task.title)
 
         return await guarded(run())
@@ -398,8 +407,8 @@ def create_mcp_server(
         async def run() -> TaskUpdated:
             data = TaskUpdate(**changes)
             await admit_write(user_id)
-            task = await task_service.update_task(
-                db=database, user_id=user_id, task_id=task_id, data=data
+            task = await database.run(
+                task_service.update_task, user_id=user_id, task_id=task_id, data=data
             )
             return TaskUpdated(task_id=task.id, status="updated", title=task.title)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from todochat.auth.dependencies import CurrentUser
 from todochat.db import DatabaseDep
 from todochat.errors import error_responses
+from todochat.idempotency import service as idempotency
 from todochat.idempotency.dependencies import IdempotencyKeyDep
 from todochat.ratelimit import TaskWriteRateLimit
 from todochat.tasks import service
@@ -66,8 +68,8 @@ async def list_tasks(
     ] = None,
 ) -> list[TaskRead]:
     """List the user's tasks, newest first, a page at a time."""
-    page = await service.list_tasks(
-        db=db, user_id=user.id, status=status, limit=limit, cursor=cursor
+    page = await db.run(
+        service.list_tasks, user_id=user.id, status=status, limit=limit, cursor=cursor
     )
     if page.next_cursor is not None:
         query = urlencode({"status": status.value, "limit": limit, "cursor": page.next_cursor})
@@ -87,15 +89,21 @@ async def create_task(
     user: CurrentUser, body: TaskCreate, db: DatabaseDep, idempotency_key: IdempotencyKeyDep
 ) -> TaskRead:
     """Create a task. Send an `Idempotency-Key` to make retries safe."""
-    return await service.create_task(
-        db=db, user_id=user.id, data=body, idempotency_key=idempotency_key
+    return await idempotency.run_once(
+        db,
+        user_id=user.id,
+        key=idempotency_key,
+        body=body,
+        act=partial(service.create_task, user_id=user.id, data=body),
+        result_type=TaskRead,
+        status_code=status.HTTP_201_CREATED,
     )
 
 
 @router.get("/{task_id}", responses=error_responses(*_AUTH, 404))
 async def get_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> TaskRead:
     """Get one task."""
-    return await service.get_task(db=db, user_id=user.id, task_id=task_id)
+    return await db.run(service.get_task, user_id=user.id, task_id=task_id)
 
 
 @router.put(
@@ -107,7 +115,7 @@ async def update_task(
     user: CurrentUser, task_id: TaskId, body: TaskUpdate, db: DatabaseDep
 ) -> TaskRead:
     """Update a task's title, description or completion."""
-    return await service.update_task(db=db, user_id=user.id, task_id=task_id, data=body)
+    return await db.run(service.update_task, user_id=user.id, task_id=task_id, data=body)
 
 
 @router.delete(
@@ -119,7 +127,7 @@ async def update_task(
 )
 async def delete_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> None:
     """Delete a task."""
-    await service.delete_task(db=db, user_id=user.id, task_id=task_id)
+    await db.run(service.delete_task, user_id=user.id, task_id=task_id)
 
 
 @router.patch(
@@ -129,4 +137,4 @@ async def delete_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> No
 )
 async def toggle_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> TaskRead:
     """Toggle a task between pending and completed."""
-    return await service.set_completed(db=db, user_id=user.id, task_id=task_id)
+    return await db.run(service.set_completed, user_id=user.id, task_id=task_id)

@@ -1,4 +1,5 @@
-"""Task use cases, shared by the REST routes and the MCP tools."""
+"""Task use cases, shared by the REST routes and the MCP tools. Each runs inside the caller's
+unit of work (`Database.run`, or `idempotency.run_once` for a keyed create), which commits."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from todochat.db import Database
 from todochat.errors import NotFound, Unprocessable
-from todochat.idempotency import service as idempotency
-from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import timed
 from todochat.models import utcnow
 from todochat.tasks import repository
@@ -61,8 +59,8 @@ def decode_cursor(cursor: str) -> int:
 
 @timed("tasks.list")
 async def list_tasks(
+    session: AsyncSession,
     *,
-    db: Database,
     user_id: str,
     status: TaskStatus = TaskStatus.all,
     limit: int = PAGE_DEFAULT,
@@ -70,58 +68,37 @@ async def list_tasks(
 ) -> TaskPage:
     """A page of the user's tasks, newest first, starting after `cursor` when one is given."""
     before_id = decode_cursor(cursor) if cursor is not None else None
-
-    async def work(session: AsyncSession) -> list[TaskRead]:
-        # One more than asked for tells whether there is a next page.
-        rows = await repository.list_for_user(
-            session, user_id=user_id, status=status, limit=limit + 1, before_id=before_id
-        )
-        return [TaskRead.model_validate(row) for row in rows]
-
-    tasks = await db.run(work)
+    # One more than asked for tells whether there is a next page.
+    rows = await repository.list_for_user(
+        session, user_id=user_id, status=status, limit=limit + 1, before_id=before_id
+    )
+    tasks = [TaskRead.model_validate(row) for row in rows]
     if len(tasks) <= limit:
         return TaskPage(tasks=tasks, next_cursor=None)
     return TaskPage(tasks=tasks[:limit], next_cursor=encode_cursor(tasks[limit - 1].id))
 
 
 @timed("tasks.get")
-async def get_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
-    async def work(session: AsyncSession) -> TaskRead:
-        return _found(await repository.get(session, user_id=user_id, task_id=task_id), task_id)
-
-    return await db.run(work)
+async def get_task(session: AsyncSession, *, user_id: str, task_id: int) -> TaskRead:
+    return _found(await repository.get(session, user_id=user_id, task_id=task_id), task_id)
 
 
 @timed("tasks.create")
-async def create_task(
-    *, db: Database, user_id: str, data: TaskCreate, idempotency_key: IdempotencyKey | None = None
-) -> TaskRead:
-    """Create a task; with a key, at most once: a repeat returns the task first created."""
-
-    async def work(session: AsyncSession) -> TaskRead:
-        row = await repository.add(
-            session,
-            user_id=user_id,
-            title=data.title,
-            description=data.description or None,
-            at=utcnow(),
-        )
-        return TaskRead.model_validate(row)
-
-    return await idempotency.run_once(
-        db,
+async def create_task(session: AsyncSession, *, user_id: str, data: TaskCreate) -> TaskRead:
+    row = await repository.add(
+        session,
         user_id=user_id,
-        key=idempotency_key,
-        body=data,
-        act=work,
-        status_code=201,
-        dump=lambda task: task.model_dump(mode="json"),
-        load=TaskRead.model_validate,
+        title=data.title,
+        description=data.description or None,
+        at=utcnow(),
     )
+    return TaskRead.model_validate(row)
 
 
 @timed("tasks.update")
-async def update_task(*, db: Database, user_id: str, task_id: int, data: TaskUpdate) -> TaskRead:
+async def update_task(
+    session: AsyncSession, *, user_id: str, task_id: int, data: TaskUpdate
+) -> TaskRead:
     # null title/completed mean "leave as is" (a title is never empty); "" clears the description.
     changes: dict[str, Any] = {
         k: v
@@ -130,36 +107,25 @@ async def update_task(*, db: Database, user_id: str, task_id: int, data: TaskUpd
     }
     if "description" in changes:
         changes["description"] = changes["description"] or None
-
-    async def work(session: AsyncSession) -> TaskRead:
-        # One statement checks the owner and applies the edit; an edit that changes nothing
-        # leaves updated_at alone (D9).
-        row = await repository.update(
-            session, user_id=user_id, task_id=task_id, changes=changes, at=utcnow()
-        )
-        return _found(row, task_id)
-
-    return await db.run(work)
+    # One statement checks the owner and applies the edit; an edit that changes nothing
+    # leaves updated_at alone (D9).
+    row = await repository.update(
+        session, user_id=user_id, task_id=task_id, changes=changes, at=utcnow()
+    )
+    return _found(row, task_id)
 
 
 @timed("tasks.set_completed")
 async def set_completed(
-    *, db: Database, user_id: str, task_id: int, completed: bool | None = None
+    session: AsyncSession, *, user_id: str, task_id: int, completed: bool | None = None
 ) -> TaskRead:
     """Mark a task completed, or toggle it when `completed` is None."""
-
-    async def work(session: AsyncSession) -> TaskRead:
-        row = await repository.set_completed(
-            session, user_id=user_id, task_id=task_id, completed=completed, at=utcnow()
-        )
-        return _found(row, task_id)
-
-    return await db.run(work)
+    row = await repository.set_completed(
+        session, user_id=user_id, task_id=task_id, completed=completed, at=utcnow()
+    )
+    return _found(row, task_id)
 
 
 @timed("tasks.delete")
-async def delete_task(*, db: Database, user_id: str, task_id: int) -> TaskRead:
-    async def work(session: AsyncSession) -> TaskRead:
-        return _found(await repository.delete(session, user_id=user_id, task_id=task_id), task_id)
-
-    return await db.run(work)
+async def delete_task(session: AsyncSession, *, user_id: str, task_id: int) -> TaskRead:
+    return _found(await repository.delete(session, user_id=user_id, task_id=task_id), task_id)
