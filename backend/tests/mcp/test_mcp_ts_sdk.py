@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import User
+from tests.conftest import User, make_settings
 from tests.mcp_support import LiveServer
 from tests.npm import require_npm_packages
+from tests.oauth.stub_issuer import StubIssuer
 
 TS_SDK_DIR = Path(__file__).parent / "ts_sdk"
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -134,3 +136,49 @@ async def test_ts_sdk_logs_in_by_itself_from_the_url_alone(
     token = r.json()["access_token"]
     tasks = await rest.get(f"/api/{user_id}/tasks", headers={"Authorization": f"Bearer {token}"})
     assert [t["title"] for t in tasks.json()] == [f"OAuth {auth_method}"]
+
+
+async def test_ts_sdk_logs_in_with_an_outside_issuer(ts_sdk, database_url: str) -> None:
+    """Outside-issuer set-up: the metadata sends the client to the issuer (a stub standing in
+    for Better Auth, with EdDSA tokens and a JWKS), and /mcp accepts what it issued."""
+    subject = f"issuer-user-{uuid.uuid4().hex[:8]}"
+    issuer = StubIssuer(subject).start()
+    settings = make_settings(database_url, jwt_issuer=issuer.url, jwt_jwks_url=issuer.url + "/jwks")
+    live = await asyncio.to_thread(LiveServer(settings).start)
+    try:
+        seen = await run_client(
+            live.mcp_url,
+            "oauth",
+            redirect_uri=REDIRECT_URI,
+            auth_method="none",
+            auto_approve=True,
+            title="Via the outside issuer",
+        )
+        async with httpx.AsyncClient(base_url=live.base) as rest:
+            own_server = await rest.get("/.well-known/oauth-authorization-server")
+            token = issuer.key.sign(
+                {
+                    "sub": subject,
+                    "iss": issuer.url,
+                    "iat": int(time.time()),
+                    "exp": int(time.time()) + 300,
+                }
+            )
+            tasks = await rest.get(
+                f"/api/{subject}/tasks", headers={"Authorization": f"Bearer {token}"}
+            )
+    finally:
+        await asyncio.to_thread(live.stop)
+        issuer.stop()
+    assert own_server.status_code == 404  # nothing here pretends to be the issuer
+    assert httpx.URL(seen["authorization_url"]).host == "127.0.0.1"
+    assert seen["authorization_url"].startswith(issuer.url + "/authorize?")
+    first, refreshed = seen["tokens"]
+    claims = jwt.decode(first["access_token"], options={"verify_signature": False})
+    assert (claims["iss"], claims["aud"]) == (issuer.url, live.mcp_url)
+    assert refreshed["access_token"] != first["access_token"]
+    assert_results_follow_the_spec(seen["calls"], seen["tools"])
+    assert [t["title"] for t in seen["after_refresh"]["structuredContent"]["result"]] == [
+        "Via the outside issuer"
+    ]
+    assert [t["title"] for t in tasks.json()] == ["Via the outside issuer"]
