@@ -11,15 +11,22 @@ import re
 import secrets
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from tests.conftest import TEST_SECRET, make_settings, start_app
 from tests.mcp_support import LiveServer
-from todochat.auth.tokens import GRANT_CLAIM
+from todochat.auth.tokens import GRANT_CLAIM, TokenVerifier
+from todochat.db import Database, create_engine
+from todochat.models import OAuthCode, utcnow
+from todochat.oauth.service import OAuthProvider
 
 REDIRECT = "http://127.0.0.1:33418/callback"
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -359,3 +366,39 @@ async def test_with_an_outside_issuer_nothing_here_pretends_to_be_one(database_u
                 assert (await c.request(method, path)).status_code == 404, path
     finally:
         await running.stop()
+
+
+async def test_an_expired_code_fails_and_expired_rows_are_purged(
+    flow: Flow, database_url: str
+) -> None:
+    client_id = (await flow.register())["client_id"]
+    verifier, challenge = pkce()
+    code = await flow.code(client_id, challenge)
+    code_hash = hashlib.sha256(code.encode()).hexdigest()
+    settings = make_settings(database_url)
+    database = Database(create_engine(settings))
+    past = utcnow() - timedelta(seconds=1)
+
+    async def expire(session: AsyncSession) -> None:
+        this_code = col(OAuthCode.code_hash) == code_hash
+        await session.execute(sa.update(OAuthCode).where(this_code).values(expires_at=past))
+
+    async def stored(session: AsyncSession) -> OAuthCode | None:
+        return await session.get(OAuthCode, code_hash)
+
+    try:
+        await database.run(expire)
+        r = await flow.exchange(client_id, code, verifier)
+        oauth_error(r, 400, "invalid_grant")
+        assert r.json()["error_description"] == "authorization code has expired"
+        provider = OAuthProvider(
+            database=database,
+            settings=settings,
+            verifier=TokenVerifier(settings),
+            resource_url=lambda: flow.live.mcp_url,
+        )
+        assert await database.run(stored) is not None
+        await provider.purge_expired()
+        assert await database.run(stored) is None
+    finally:
+        await database.dispose()
