@@ -69,16 +69,20 @@ PURGE_INTERVAL_S = 3600
 async def _purge_expired(database: Database, ttl_s: float, oauth: OAuthProvider | None) -> None:
     """Every hour, drop Idempotency-Key records older than their TTL, and OAuth codes and
     refresh tokens past their expiry (any instance may)."""
+    # Expired OAuth rows are inert (every use checks `expires_at`): their first purge waits an
+    # hour, so that start-up does no more database work than before.
+    oauth_due = False
     while True:
         try:
             await idempotency_service.purge_expired(database, ttl_s=ttl_s)
-            if oauth is not None:
+            if oauth is not None and oauth_due:
                 await oauth.purge_expired()
         except Exception as exc:  # the database may be down; try again next time
             log.warning(
                 "expired row purge failed",
                 extra={"operation": "idempotency.purge", "error_type": type(exc).__name__},
             )
+        oauth_due = True
         await asyncio.sleep(PURGE_INTERVAL_S)
 
 
