@@ -13,6 +13,14 @@ others; a tool call as one chunk per call. For each streamed answer it records w
 request arrived, when each piece of text was sent and when the answer ended (`/bench/streams`),
 so a benchmark can take the upstream's own time out of what a client sees.
 
+Modes that reproduce what real servers and imperfect models do (issue 14): `strict_strings`
+answers 500 "Input should be a valid string" to a `null` or list content, as llama-cpp-python
+does; `needs_tool_choice` never calls a tool unless the request names a `tool_choice`, as
+llama-cpp-python reads a missing one as "none"; `models` and `models_status` shape
+`GET /v1/models`; script entries `bad_arguments()` (argument text that is not JSON), `empty()`
+(an answer with no text) and `fail(status, retry_after=..., body=...)`. There is no
+`/v1/responses`: a client of the Responses API gets 404, as from most compatible servers.
+
 Run standalone: `python -m fakes.openai_upstream --port 9100 --delay 0.5`; for streamed answers
 `--first-token 0.3 --token-gap 0.02 --reply-words 20`.
 """
@@ -53,9 +61,21 @@ def text(content: str) -> dict[str, Any]:
     return {"text": content}
 
 
-def fail(status: int = 500) -> dict[str, Any]:
-    """A scripted call that answers with an error status."""
-    return {"fail_status": status}
+def fail(
+    status: int = 500, *, retry_after: str | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """A scripted call that answers with an error status (and a `Retry-After`, a raw body)."""
+    return {"fail_status": status, "retry_after": retry_after, "fail_body": body}
+
+
+def bad_arguments(name: str, raw: str) -> dict[str, Any]:
+    """A scripted tool call whose argument text is `raw`, as written (not JSON, say)."""
+    return {"tool_calls": [(name, raw)]}
+
+
+def empty() -> dict[str, Any]:
+    """A scripted answer with no text and no tool call."""
+    return {"text": ""}
 
 
 def stall(seconds: float) -> dict[str, Any]:
@@ -103,6 +123,11 @@ class Behaviour:
     # One record per streamed answer, in time.monotonic() seconds: CLOCK_MONOTONIC is one
     # clock for every process of the machine, so a client can set its own times against them.
     streams: list[StreamRecord] = field(default_factory=list)
+    # Real servers' ways (see the module's docstring).
+    strict_strings: bool = False
+    needs_tool_choice: bool = False
+    models: list[str] = field(default_factory=lambda: ["fake-model"])
+    models_status: int | None = None
 
 
 def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +138,10 @@ def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
             {
                 "id": f"call_fake_{next(_ids)}",
                 "type": "function",
-                "function": {"name": name, "arguments": json.dumps(args)},
+                "function": {
+                    "name": name,
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
             }
             for name, args in reply["tool_calls"]
         ]
@@ -179,7 +207,15 @@ class FakeUpstream:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def _models(self, _: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        b = self.behaviour
+        if b.models_status is not None:
+            return JSONResponse(
+                {"error": {"message": "models unavailable", "type": "error"}},
+                status_code=b.models_status,
+            )
+        return JSONResponse(
+            {"object": "list", "data": [{"id": name, "object": "model"} for name in b.models]}
+        )
 
     async def _stats(self, _: Request) -> Response:
         times = sorted(self.behaviour.service_s)
@@ -222,12 +258,42 @@ class FakeUpstream:
             reply = None
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
-        fail_status = (reply or {}).get("fail_status", b.fail_status)
+        entry = reply or {}
+        fail_status = entry.get("fail_status", b.fail_status)
         if fail_status is not None:
+            headers = {}
+            if entry.get("retry_after") is not None:
+                headers["Retry-After"] = str(entry["retry_after"])
+            if entry.get("fail_body") is not None:
+                return Response(
+                    entry["fail_body"],
+                    status_code=fail_status,
+                    headers=headers,
+                    media_type="application/json",
+                )
             return JSONResponse(
                 {"error": {"message": "upstream exploded", "type": "server_error"}},
                 status_code=fail_status,
+                headers=headers,
             )
+        if b.strict_strings:
+            for index, message in enumerate(body.get("messages", [])):
+                if not isinstance(message.get("content"), str):
+                    # What llama-cpp-python's server (pydantic behind it) answers.
+                    return JSONResponse(
+                        {
+                            "error": {
+                                "message": f"[{{'type': 'string_type', 'loc': ('body', "
+                                f"'messages', {index}, 'content'), 'msg': 'Input should be "
+                                "a valid string'}]",
+                                "type": "internal_server_error",
+                            }
+                        },
+                        status_code=500,
+                    )
+        if b.needs_tool_choice and body.get("tool_choice") in (None, "none") and reply is None:
+            # A server that reads a missing tool_choice as "none" answers in words only.
+            reply = text("Sure, I can help with that.")
         if (reply is not None and reply.get("drop")) or b.drop_connection:
 
             async def broken() -> Any:

@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(default=30, gt=0)
     openai_api: Literal["chat_completions", "responses"] = "chat_completions"
     openai_tracing: bool = False
+    # Where model servers differ (README, "Model servers"; M2 in specs/decisions.md). The
+    # request's `tool_choice`: "auto" is sent, as some servers (llama-cpp-python) read a missing
+    # one as "none" and never call a tool; "unset" leaves it out for servers that refuse it.
+    openai_tool_choice: Literal["auto", "required", "unset"] = "auto"
+    # Every message content a plain string (assistant `""` beside tool calls, tool outputs as
+    # text), for servers that reject `null` and lists of parts (llama.cpp, sglang).
+    openai_string_content: bool = False
     agent_max_turns: int = Field(default=10, ge=1)
     # Tool calls one chat turn may run, across its steps and within one step (issue 11).
     agent_max_tool_calls: int = Field(default=20, ge=1)

@@ -7,6 +7,9 @@ class AppError(Exception):
     status_code = 400
     detail = "Bad request"
     headers: dict[str, str] | None = None
+    # A chat turn that failed after its conversation existed names it, so the client goes on
+    # in the same conversation instead of starting a new one (set by chat/service.py).
+    conversation_id: int | None = None
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
         self.detail = detail or self.detail
@@ -64,6 +67,16 @@ class ModelUnavailable(ServiceUnavailable):
     headers = {"Retry-After": "10"}
 
 
+class ModelMisconfigured(AppError):
+    """The model upstream refused the request itself (M1): a retry would fail the same way."""
+
+    status_code = 502
+    detail = (
+        "The assistant is not available: this service's connection to its language model is "
+        "misconfigured. Please tell the service's operators; retrying will not help."
+    )
+
+
 # --- OpenAPI documentation of the error answers -------------------------------------------------
 _DESCRIPTIONS = {
     401: "Missing, malformed or expired token",
@@ -73,6 +86,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Invalid input",
     429: "Rate limit exceeded",
+    502: "The model upstream refused the request: the service is misconfigured (do not retry)",
     503: "A dependency (database or model) is unavailable",
 }
 

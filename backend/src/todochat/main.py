@@ -23,6 +23,7 @@ from todochat.apidocs.router import docs_router
 from todochat.auth.router import router as auth_router
 from todochat.auth.tokens import TokenVerifier
 from todochat.chat.router import router as chat_router
+from todochat.chatkit.router import router as chatkit_router
 from todochat.config import Settings, get_settings
 from todochat.conversations.router import router as conversations_router
 from todochat.db import Database, create_engine
@@ -183,7 +184,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         # A rate-limited route that fails later still tells the client its remaining budget.
         budget: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
         return error_response(
-            exc.status_code, exc.detail, {**budget, **(exc.headers or {})} or None
+            exc.status_code,
+            exc.detail,
+            {**budget, **(exc.headers or {})} or None,
+            conversation_id=exc.conversation_id,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -225,7 +229,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "The same task tools the chat agent uses are served to MCP clients at `/mcp` "
             "(streamable HTTP, `Authorization: Bearer <token>`; OAuth protected-resource "
             "metadata at `/.well-known/oauth-protected-resource/mcp`). That endpoint speaks "
-            "MCP's JSON-RPC, so it is not listed below."
+            "MCP's JSON-RPC, so it is not listed below. Neither is `POST /chatkit`, the "
+            "OpenAI ChatKit protocol for ChatKit frontends (same bearer token; see the README)."
         ),
         lifespan=lifespan,
         # /docs is our own route (apidocs/), serving Swagger UI's files from the app.
@@ -241,7 +246,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     _install_error_handlers(app)
-    for router in (health_router, auth_router, tasks_router, chat_router, conversations_router):
+    for router in (
+        health_router,
+        auth_router,
+        tasks_router,
+        chat_router,
+        conversations_router,
+        chatkit_router,
+    ):
         app.include_router(router)
     app.router.routes.extend(mcp_routes())
     if settings.external_issuer is None:

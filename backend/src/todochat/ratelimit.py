@@ -19,7 +19,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from todochat.auth.dependencies import CurrentUser
+from todochat.auth.dependencies import Authenticated, CurrentUser
 from todochat.config import Settings
 from todochat.errors import AppError
 from todochat.metrics import Metrics
@@ -198,6 +198,12 @@ async def _chat_budget(request: Request, response: Response, user: CurrentUser) 
     )
 
 
+async def _bearer_chat_budget(request: Request, response: Response, user: Authenticated) -> Budget:
+    return Budget(
+        limiter=_limiter(request), scope="chat", key=user.id, request=request, response=response
+    )
+
+
 async def _limit_task_write(request: Request, response: Response, user: CurrentUser) -> None:
     await _limiter(request).check(
         scope="task_write", key=user.id, request=request, response=response
@@ -207,4 +213,6 @@ async def _limit_task_write(request: Request, response: Response, user: CurrentU
 AuthRateLimit = Depends(_limit_auth)
 ChatRateLimit = Depends(_chat_budget)
 ChatBudget = Annotated[Budget, ChatRateLimit]
+# The same chat budget, of the token's user, on a route without `{user_id}` (POST /chatkit).
+BearerChatBudget = Annotated[Budget, Depends(_bearer_chat_budget)]
 TaskWriteRateLimit = Depends(_limit_task_write)

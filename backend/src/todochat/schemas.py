@@ -22,6 +22,8 @@ class FieldProblem(BaseModel):
 class ErrorBody(BaseModel):
     detail: str
     errors: list[FieldProblem] | None = None
+    # A chat turn that failed after its conversation was created or found: where to go on.
+    conversation_id: int | None = None
 
     model_config = {"json_schema_extra": {"examples": [{"detail": "Task 7 not found"}]}}
 
@@ -118,8 +120,12 @@ def error_response(
     headers: dict[str, str] | None = None,
     *,
     errors: list[FieldProblem] | None = None,
+    conversation_id: int | None = None,
 ) -> JSONResponse:
-    """The one way an error is answered: `{"detail": ...}` (and `errors` for invalid input).
-    A response is also an ASGI app, so middleware answers with it too."""
-    body = ErrorBody(detail=detail, errors=errors).model_dump(exclude_none=True)
+    """The one way an error is answered: `{"detail": ...}` (and `errors` for invalid input,
+    `conversation_id` for a failed chat turn). A response is also an ASGI app, so middleware
+    answers with it too."""
+    body = ErrorBody(detail=detail, errors=errors, conversation_id=conversation_id).model_dump(
+        exclude_none=True
+    )
     return JSONResponse(body, status_code=status, headers=headers)

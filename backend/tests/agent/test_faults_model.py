@@ -71,10 +71,11 @@ async def test_upstream_failure_is_a_quick_503_and_the_conversation_stays_consis
             )
             elapsed = time.monotonic() - started
             assert r.status_code == 503
-            assert r.json() == {"detail": MODEL_DOWN}
+            conversation_id = await _only_conversation(c, user)
+            assert r.json() == {"detail": MODEL_DOWN, "conversation_id": conversation_id}
             assert int(r.headers["Retry-After"]) > 0
             assert elapsed < 4  # the per-call timeout (1 s) cut the 5 s stall short
-            messages = await _conversation(c, user, await _only_conversation(c, user))
+            messages = await _conversation(c, user, conversation_id)
             assert [(m["role"], m["content"]) for m in messages] == [
                 ("user", "add buy bread"),
                 ("assistant", MODEL_DOWN),
@@ -99,10 +100,14 @@ async def test_a_turn_cut_half_way_keeps_what_was_done_and_a_retry_finishes_it(
     body = {"message": "please add bread"}
     async with model_app.client() as c:
         r = await c.post(user.url("/chat"), json=body, headers=headers)
-        assert r.status_code == 503 and r.json() == {"detail": MODEL_DOWN}
         tasks = (await c.get(user.url("/tasks"), headers=user.headers)).json()
         assert [t["title"] for t in tasks] == ["Buy bread"]
         conversation_id = await _only_conversation(c, user)
+        failed_reply = (
+            f"{MODEL_DOWN} Here is what I did: added 'Buy bread' (task #{tasks[0]['id']})."
+        )
+        assert r.status_code == 503
+        assert r.json() == {"detail": failed_reply, "conversation_id": conversation_id}
         messages = await _conversation(c, user, conversation_id)
         assert [m["role"] for m in messages] == ["user", "assistant"]
         (partial,) = messages[1]["tool_calls"]
@@ -129,7 +134,7 @@ async def test_a_turn_cut_half_way_keeps_what_was_done_and_a_retry_finishes_it(
         messages = await _conversation(c, user, conversation_id)
         assert [(m["role"], m["content"]) for m in messages] == [
             ("user", "please add bread"),
-            ("assistant", MODEL_DOWN),
+            ("assistant", failed_reply),
             ("assistant", "Added bread to your list."),
         ]
         # And now the key replays the finished turn.
@@ -158,13 +163,14 @@ async def test_the_whole_turn_has_a_ceiling(database_url, upstream) -> None:
             r = await c.post(
                 user.url("/chat"), json={"message": "add water plants"}, headers=user.headers
             )
-            assert r.status_code == 503 and r.json() == {"detail": MODEL_DOWN}
+            assert r.status_code == 503 and r.json()["detail"].startswith(MODEL_DOWN)
             # Without the ceiling this turn would succeed (every call is under its timeout).
             assert time.monotonic() - started >= 1.2
             tasks = (await c.get(user.url("/tasks"), headers=user.headers)).json()
             assert [t["title"] for t in tasks] == ["add water plants"]
             messages = await _conversation(c, user, await _only_conversation(c, user))
-            assert messages[-1]["content"] == MODEL_DOWN
+            assert messages[-1]["content"] == r.json()["detail"]
+            assert "added 'add water plants'" in messages[-1]["content"]
             assert messages[-1]["tool_calls"][0]["result"]["task_id"] == tasks[0]["id"]
     finally:
         upstream.behaviour.script.clear()

@@ -47,7 +47,9 @@ async def _only_conversation(c, user: User) -> int:
 async def test_health_reports_the_openai_model(openai_app: RunningApp) -> None:
     async with openai_app.client() as c:
         body = (await c.get("/health")).json()
-    assert body["model"] == {"provider": "openai", "name": "fake-model"}
+    model = body["model"]
+    assert (model["provider"], model["name"], model["status"]) == ("openai", "fake-model", "ok")
+    assert body["status"] == "ok" and model["checked_at"]
 
 
 async def test_full_turn_with_two_tool_calls_round_trips(openai_app, upstream) -> None:
@@ -175,13 +177,14 @@ async def test_upstream_failure_is_503_and_conversation_stays_consistent(
         )
         elapsed = time.monotonic() - started
         assert r.status_code == 503
+        cid = await _only_conversation(c, user)
         assert r.json() == {
             "detail": "I'm having trouble processing your request right now. "
-            "Please try again in a moment."
+            "Please try again in a moment.",
+            "conversation_id": cid,
         }
         assert int(r.headers["retry-after"]) > 0
         assert elapsed < 3.0  # OPENAI_TIMEOUT_S is 1 s here
-        cid = await _only_conversation(c, user)
         messages = await _messages(c, user, cid)
         assert [m["role"] for m in messages] == ["user", "assistant"]
         assert messages[0]["content"] == "add a task to buy bread"
@@ -211,6 +214,9 @@ async def test_failure_after_a_tool_ran_keeps_what_the_tool_did(openai_app, upst
         assert task["title"] == "Renew passport"
         messages = await _messages(c, user, await _only_conversation(c, user))
         assert messages[1]["role"] == "assistant"
+        # The answer and the stored reply both say what was done before the failure.
+        assert f"added 'Renew passport' (task #{task['id']})" in r.json()["detail"]
+        assert messages[1]["content"] == r.json()["detail"]
         [call] = messages[1]["tool_calls"]
         assert call["name"] == "add_task" and call["result"]["task_id"] == task["id"]
 

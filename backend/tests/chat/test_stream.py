@@ -161,10 +161,11 @@ async def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_chun
     result = await ai_sdk_reader(
         api=f"{openai_url}/api/{user.id}/chat/stream", token=_token(user), message="passport"
     )
-    assert result["error"] == ModelUnavailable.detail
-    # What the tool did was shown as it happened, and is kept with the failure.
+    # What the tool did was shown as it happened, is told, and is kept with the failure.
     [call] = _as_json_turn(result["message"])["tool_calls"]
     assert call["name"] == "add_task"
+    told = f"Here is what I did: added 'Renew passport' (task #{call['result']['task_id']})."
+    assert result["error"] == f"{ModelUnavailable.detail} {told}"
     cid = result["message"]["metadata"]["conversationId"]
     async with httpx.AsyncClient(base_url=openai_url) as c:
         messages = (
@@ -172,7 +173,7 @@ async def test_a_failure_after_the_first_byte_ends_the_stream_with_an_error_chun
         ).json()
     assert [(m["role"], m["content"]) for m in messages] == [
         ("user", "passport"),
-        ("assistant", ModelUnavailable.detail),
+        ("assistant", result["error"]),
     ]
     assert messages[1]["tool_calls"][0]["id"] == call["id"]
 

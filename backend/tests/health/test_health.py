@@ -13,7 +13,12 @@ async def test_health_reports_database_pool_and_model(client) -> None:
     assert body["database"]["status"] == "ok"
     assert body["database"]["latency_ms"] > 0  # a real round trip to the database
     assert set(body["pool"]) == {"size", "checked_in", "checked_out", "overflow"}
-    assert body["model"] == {"provider": "offline", "name": "offline-rules-1"}
+    model = body["model"]
+    assert (model["provider"], model["name"], model["status"]) == (
+        "offline",
+        "offline-rules-1",
+        "ok",
+    )
     assert body["version"]
 
 

@@ -108,7 +108,7 @@ def _endpoints() -> list[Endpoint]:
         path = context.path_format or ""
         if path in DOCS:
             continue
-        if isinstance(route, APIRoute):
+        if isinstance(route, APIRoute) and route.include_in_schema:
             for method in sorted(context.methods or ()):
                 operation = OPENAPI["paths"][path][method.lower()]
                 found.append(Endpoint(method, path, operation, route))
@@ -117,6 +117,8 @@ def _endpoints() -> list[Endpoint]:
             # it is probed with a JSON POST.
             found.append(Endpoint("POST", path, {}))
         else:
+            # Plain routes, and API routes left out of the document (/chatkit speaks the
+            # ChatKit protocol): probed by method, with a JSON POST.
             methods = sorted(set(context.methods) - {"HEAD", "OPTIONS"})
             found.extend(Endpoint(m, path, {}) for m in methods)
     return found

@@ -64,23 +64,48 @@ def tool_result_as_json(name: str, output: Any) -> Any:
     return output
 
 
-def tool_arguments(arguments_json: str | None) -> dict[str, Any]:
-    """A call's arguments as the model wrote them; anything but a JSON object reads as {}."""
+# The raw arguments kept with a call whose arguments were not a JSON object, at most this long.
+RAW_ARGUMENTS_CHARS = 2000
+BAD_ARGUMENTS_MESSAGE = (
+    "Not done: the arguments were not a JSON object. Call the tool again with its arguments "
+    'as one JSON object, for example {"title": "Buy milk"}.'
+)
+
+
+def unknown_tool_message(name: str, tool_names: list[str]) -> str:
+    """What the model is told when it calls a tool that does not exist."""
+    shown = name if len(name) <= 60 else name[:60] + "…"
+    return f"Not done: there is no tool named {shown!r}. The tools are: {', '.join(tool_names)}."
+
+
+def _parsed_arguments(arguments_json: str | None) -> dict[str, Any] | None:
     try:
         arguments = json.loads(arguments_json or "{}")
     except ValueError:
-        return {}
-    return arguments if isinstance(arguments, dict) else {}
+        return None
+    return arguments if isinstance(arguments, dict) else None
+
+
+def tool_arguments(arguments_json: str | None) -> dict[str, Any]:
+    """A call's arguments as the model wrote them; anything but a JSON object reads as {}."""
+    return _parsed_arguments(arguments_json) or {}
 
 
 def tool_call(*, call_id: str, name: str, arguments_json: str | None, output: Any) -> ToolCall:
     """One finished tool call, as stored with the reply and shown to the client (made storable:
-    the model's words may hold characters no text field takes)."""
+    the model's words may hold characters no text field takes). Arguments that were not a JSON
+    object are stored as `{}`, and as written under the result's `raw_arguments`."""
+    arguments = _parsed_arguments(arguments_json)
+    result = tool_result_as_json(name, output)
+    if arguments is None:
+        arguments = {}
+        raw = (arguments_json or "")[:RAW_ARGUMENTS_CHARS]
+        result = {**result, "raw_arguments": raw} if isinstance(result, dict) else result
     return ToolCall(
         id=without_bad_characters(call_id),
         name=without_bad_characters(name),
-        arguments=without_bad_characters(tool_arguments(arguments_json)),
-        result=without_bad_characters(tool_result_as_json(name, output)),
+        arguments=without_bad_characters(arguments),
+        result=without_bad_characters(result),
     )
 
 

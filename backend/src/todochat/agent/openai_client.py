@@ -6,8 +6,14 @@ union member for each message. Profiled under the `overhead` benchmark it was 18
 server's CPU: about 0.16 ms per message of history, so 5 ms for a 30-item conversation, on
 each of a turn's model calls. For the bodies the Agents SDK sends (plain JSON: dicts, lists,
 strings, numbers) the transform only drops omitted arguments, which is what `create` does
-here before posting with the client's `_post`, streamed or not. These are private APIs of the pinned minor release (see decision P4, and `python -m bench.openai_transform`).
+here before posting with the client's `_post`, streamed or not. These are private APIs of the
+pinned minor release (see decision P4, and `python -m bench.openai_transform`).
 tests/chat/test_chat_openai.py checks that the body sent is the one the transform would produce.
+
+With `string_content` (OPENAI_STRING_CONTENT, M2 in specs/decisions.md) every message's content
+is sent as a plain string, for servers that validate it as one (llama-cpp-python, llama.cpp's
+server, sglang): an assistant message beside tool calls says `""` instead of `null`, and a tool
+output or any other content given as a list of text parts is sent as their joined text.
 """
 
 from __future__ import annotations
@@ -32,8 +38,30 @@ def request_body(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in _REQUEST_OPTIONS and is_given(v)}
 
 
+def as_string_contents(messages: Any) -> Any:
+    """The messages with every content a string (see the module's docstring)."""
+    if not isinstance(messages, list):
+        return messages
+    converted: list[Any] = []
+    for message in messages:
+        if isinstance(message, dict):
+            content = message.get("content")
+            if content is None and message.get("role") == "assistant":
+                message = {**message, "content": ""}
+            elif isinstance(content, list):
+                text = "".join(
+                    str(part.get("text", "")) for part in content if isinstance(part, dict)
+                )
+                message = {**message, "content": text}
+        converted.append(message)
+    return converted
+
+
 class _Completions(AsyncCompletions):
     async def create(self, **params: Any) -> Any:  # type: ignore[override]
+        client = self._client
+        if isinstance(client, AgentOpenAI) and client.string_content and "messages" in params:
+            params = {**params, "messages": as_string_contents(params["messages"])}
         validate_response_format(params.get("response_format", NOT_GIVEN))
         return await self._post(
             "/chat/completions",
@@ -59,6 +87,10 @@ class _Chat(AsyncChat):
 
 class AgentOpenAI(AsyncOpenAI):
     """`AsyncOpenAI` with the fast `chat.completions.create` above."""
+
+    def __init__(self, *, string_content: bool = False, **options: Any) -> None:
+        super().__init__(**options)
+        self.string_content = string_content
 
     @cached_property
     def chat(self) -> AsyncChat:

@@ -32,7 +32,12 @@ from agents import (
 from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.models.openai_provider import OpenAIProvider
-from agents.run_config import CallModelData, ModelInputData, ToolExecutionConfig
+from agents.run_config import (
+    CallModelData,
+    ModelInputData,
+    ToolErrorFormatterArgs,
+    ToolExecutionConfig,
+)
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent
 from agents.tool import FunctionToolResult
 from agents.tool_context import ToolContext
@@ -41,11 +46,24 @@ from openai import DefaultAioHttpClient
 
 from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
 from todochat.agent.instructions import INSTRUCTIONS
-from todochat.agent.items import history_as_input, is_tool_error, tool_arguments, tool_call
+from todochat.agent.items import (
+    history_as_input,
+    is_tool_error,
+    tool_arguments,
+    tool_call,
+    unknown_tool_message,
+)
 from todochat.agent.offline_model import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import InProcessMCPServer
-from todochat.agent.turn_limits import REFUSED_KEY, CappedModel, TurnLimits, limited_reply
+from todochat.agent.turn_limits import (
+    REFUSED_KEY,
+    CappedModel,
+    TurnLimits,
+    empty_reply,
+    limited_reply,
+)
+from todochat.agent.upstream import UpstreamFailure, UpstreamState, classify, probe
 from todochat.config import Settings
 from todochat.conversations.schemas import MessageRead, ToolCall
 from todochat.errors import DatabaseUnavailable
@@ -72,11 +90,12 @@ _MODEL_FAILURES = (
 
 
 class ModelFailure(Exception):
-    """The model upstream failed or timed out; `tool_calls` holds what the tools already did."""
+    """The model upstream failed or timed out (`failure` says how, agent/upstream.py);
+    `tool_calls` holds what the tools already did."""
 
-    def __init__(self, reason: str, tool_calls: list[ToolCall]) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, failure: UpstreamFailure, tool_calls: list[ToolCall]) -> None:
+        super().__init__(failure.kind)
+        self.failure = failure
         self.tool_calls = tool_calls
 
 
@@ -100,6 +119,9 @@ class TurnContext:
     tool_ms: float = 0.0
     model_calls: int = 0
     call_order: dict[str, int] = field(default_factory=dict)
+    # Each call the model asked for, by call id: (name, arguments as sent), for the calls the
+    # Runner does not run (an unknown tool name), which are stored all the same.
+    requested: dict[str, tuple[str, str]] = field(default_factory=dict)
     _llm_started: float = 0.0
     _tool_started: dict[str, float] = field(default_factory=dict)
 
@@ -184,6 +206,10 @@ class _TurnHooks(RunHooks[TurnContext]):
             call_id = getattr(item, "call_id", None)
             if isinstance(call_id, str):
                 turn.call_order.setdefault(call_id, len(turn.call_order))
+                name, arguments = getattr(item, "name", None), getattr(item, "arguments", None)
+                if isinstance(name, str):
+                    raw = arguments if isinstance(arguments, str) else ""
+                    turn.requested[call_id] = (name, raw)
 
     async def on_tool_start(
         self, context: RunContextWrapper[TurnContext], agent: Any, tool: Tool
@@ -226,6 +252,28 @@ class _TurnHooks(RunHooks[TurnContext]):
         )
 
 
+def _tool_error_in_our_words(
+    args: ToolErrorFormatterArgs[TurnContext], tool_names: list[str]
+) -> str | None:
+    """A call of a tool that does not exist goes back to the model as a tool error it can
+    correct (not a failed turn), and is stored with the turn like any other call."""
+    if args.kind != "tool_not_found":
+        return None
+    message = unknown_tool_message(args.tool_name, tool_names)
+    turn = args.run_context.context
+    _, arguments = turn.requested.get(args.call_id, (args.tool_name, ""))
+    turn.tool_calls.append(
+        tool_call(
+            call_id=args.call_id, name=args.tool_name, arguments_json=arguments, output=message
+        )
+    )
+    log.warning(
+        "model called a tool that does not exist",
+        extra={"operation": "agent.tool.unknown", "outcome": "error"},
+    )
+    return message
+
+
 def build_model(settings: Settings) -> tuple[Model, AgentOpenAI | None]:
     """The agent's model, and the HTTP client to close at shut-down if it has one."""
     if settings.resolved_model_provider == "offline":
@@ -237,6 +285,7 @@ def build_model(settings: Settings) -> tuple[Model, AgentOpenAI | None]:
         # One attempt per call: a stalled upstream must answer 503 within OPENAI_TIMEOUT_S,
         # and the client can retry the whole turn with the same Idempotency-Key.
         max_retries=0,
+        string_content=settings.openai_string_content,
         # aiohttp under the client instead of httpx's own pool: 7% fewer Python calls a turn
         # on the OpenAI path, and no pool bookkeeping that grows with concurrent calls (P8).
         http_client=DefaultAioHttpClient(),
@@ -261,7 +310,14 @@ class AgentRuntime:
             instructions=INSTRUCTIONS,
             model=model,
             tools=[],
-            model_settings=ModelSettings(temperature=0.2, parallel_tool_calls=False),
+            model_settings=ModelSettings(
+                temperature=0.2,
+                parallel_tool_calls=False,
+                # Sent as set: some servers (llama-cpp-python) take a missing one for "none".
+                tool_choice=None
+                if settings.openai_tool_choice == "unset"
+                else settings.openai_tool_choice,
+            ),
             tool_use_behavior=stop_when_limited,
         )
         self.run_config = RunConfig(
@@ -270,14 +326,38 @@ class AgentRuntime:
             # A todo list is order-sensitive ("add X, then list"): run one step's calls in turn.
             tool_execution=ToolExecutionConfig(max_function_tool_concurrency=1),
             call_model_input_filter=with_history,
+            tool_not_found_behavior="return_error_to_model",
+            tool_error_formatter=lambda args: _tool_error_in_our_words(
+                args, [tool.name for tool in self.agent.tools]
+            ),
         )
         self.hooks = _TurnHooks(metrics)
         # Turns that run on after their request answered (streamed turns); see `detach`.
         self._detached: set[asyncio.Task[None]] = set()
+        # The model upstream's last known state, for /health (agent/upstream.py).
+        self.upstream = UpstreamState()
+        if self._client is None:
+            self.upstream.set("ok", "the built-in offline model")
+        self._probe: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.tools.connect()
         self.agent.tools = await self.tools.function_tools(self.agent)
+        if self._client is not None:
+            # In the background: an upstream that hangs must not hold up start-up.
+            self._probe = asyncio.create_task(
+                probe(
+                    self._client,
+                    model=self.settings.openai_model,
+                    timeout_s=min(self.settings.openai_timeout_s, 10),
+                    state=self.upstream,
+                )
+            )
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        key = self.settings.openai_api_key
+        return (key.get_secret_value(),) if key is not None else ()
 
     def detach(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` (a turn) as a task of its own, independent of the request that began it;
@@ -288,6 +368,9 @@ class AgentRuntime:
         return task
 
     async def stop(self) -> None:
+        if self._probe is not None and not self._probe.done():
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
         if self._detached:
             # Turns still running get the shut-down grace period to finish and be stored.
             _, late = await asyncio.wait(
@@ -345,7 +428,12 @@ class AgentRuntime:
                     final_output = result.final_output
                 else:
                     final_output = await self._run_streamed(context, message, on_event, run_config)
-            reply = without_bad_characters(str(final_output or "").strip()) or "Done."
+            # A model that said nothing gets an account of what happened, never "Done.".
+            reply = without_bad_characters(str(final_output or "").strip()) or empty_reply(
+                context.ordered_tool_calls()
+            )
+            if self._client is not None:
+                self.upstream.set("ok")
         except MaxTurnsExceeded:
             log.warning(
                 "agent hit the turn limit", extra={"max_turns": self.settings.agent_max_turns}
@@ -357,10 +445,11 @@ class AgentRuntime:
                 raise DatabaseUnavailable() from exc
             if not isinstance(exc, _MODEL_FAILURES):
                 raise
-            reason = type(exc).__name__
+            failure = classify(exc, secrets=self._secrets)
+            self.upstream.record_failure(failure)
             if self.metrics is not None:
-                self.metrics.model_failures.labels(reason).inc()
-            raise ModelFailure(reason, context.ordered_tool_calls()) from exc
+                self.metrics.model_failures.labels(failure.kind).inc()
+            raise ModelFailure(failure, context.ordered_tool_calls()) from exc
         finally:
             if context.limits.dropped:
                 # One line for the calls past the cap, however many there were.

@@ -24,9 +24,9 @@ import logging
 from typing import Any, cast
 
 from agents import FunctionTool, RunContextWrapper, Tool
+from agents.exceptions import ModelBehaviorError
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp.util import MCPToolMetaContext, MCPUtil
-from agents.tool import default_tool_error_function
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context
@@ -36,6 +36,7 @@ from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, TextCo
 from mcp.types import Tool as MCPTool
 from mcp.types.version import LATEST_PROTOCOL_VERSION
 
+from todochat.agent.items import BAD_ARGUMENTS_MESSAGE
 from todochat.agent.turn_limits import REFUSED_KEY
 from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import effect_key
@@ -75,14 +76,26 @@ class ToolOutage(DatabaseUnavailable):
     """A tool could not reach the database; raised by the in-process call, once recognised."""
 
 
+# The SDK's message for arguments that are not JSON (agents/mcp/util.py, `invoke_mcp_tool`).
+_SDK_BAD_JSON = "Invalid JSON input for tool"
+
+
 def _tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
     """A database outage ends the turn (503, safe to retry) instead of becoming a sentence
-    the model apologises with: the client must not take a half-done turn for an answer."""
+    the model apologises with: the client must not take a half-done turn for an answer.
+    Other failures go back to the model in this service's words: the SDK's own text would
+    echo the arguments and name the server's internals."""
     if isinstance(error, ToolOutage) or isinstance(error.__cause__, ToolOutage):
         # The run context tells the runner why the run stopped; see AgentRuntime.run_turn.
         ctx.context.database_outage = True
         raise error
-    return default_tool_error_function(ctx, error)
+    if isinstance(error, ModelBehaviorError) and str(error).startswith(_SDK_BAD_JSON):
+        return BAD_ARGUMENTS_MESSAGE
+    log.error(
+        "tool failed",
+        extra={"operation": "agent.tool", "error_type": type(error.__cause__ or error).__name__},
+    )
+    return "Not done: the tool failed because of an error on our side."
 
 
 # Keywords OpenAI's strict function schemas do not take for strings (a request naming them is

@@ -123,8 +123,8 @@ def _listing(entries: list[str]) -> str:
     return f"{text}; and {more} more" if more else text
 
 
-def limited_reply(calls: list[ToolCall], limits: TurnLimits) -> str:
-    """The turn's answer after a limit: what was done, what failed, what was not done."""
+def _outcomes(calls: list[ToolCall]) -> tuple[list[str], list[str], list[str], str]:
+    """What the calls did: done, failed and refused (each a phrase), and a refusal's reason."""
     done: list[str] = []
     failed: list[str] = []
     refused: list[str] = []
@@ -140,6 +140,32 @@ def limited_reply(calls: list[ToolCall], limits: TurnLimits) -> str:
             failed.append(f"{_TODO.get(name, name)} {about}: {outcome['error']}")
         elif name in _DONE:
             done.append(f"{_DONE[name]} {about}")
+    return done, failed, refused, reason
+
+
+def account(calls: list[ToolCall]) -> str:
+    """What the turn's tools changed and what did not work, in the runtime's own words; empty
+    when no tool changed anything and none failed."""
+    done, failed, refused, _ = _outcomes(calls)
+    sentences = [f"Here is what I did: {_listing(done)}."] if done else []
+    if failed or refused:
+        sentences.append(f"These did not work: {_listing(failed + refused)}.")
+    return " ".join(sentences)
+
+
+def empty_reply(calls: list[ToolCall]) -> str:
+    """The turn's answer when the model said nothing: what happened, never a claim of success."""
+    done, failed, refused, _ = _outcomes(calls)
+    if done or failed or refused:
+        return account(calls)
+    if calls:
+        return "I looked at your tasks but changed nothing. Could you tell me what to do?"
+    return "I did not change anything. Could you say what you would like in another way?"
+
+
+def limited_reply(calls: list[ToolCall], limits: TurnLimits) -> str:
+    """The turn's answer after a limit: what was done, what failed, what was not done."""
+    done, failed, refused, reason = _outcomes(calls)
     sentences = [f"Here is what I did: {_listing(done)}." if done else "I did not change any task."]
     if failed:
         sentences.append(f"These did not work: {_listing(failed)}.")

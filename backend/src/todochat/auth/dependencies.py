@@ -45,4 +45,6 @@ async def current_user(
     return principal
 
 
+Authenticated = Annotated[Principal, Depends(authenticated)]
+"""The token's user, for routes without a `{user_id}` in the path (POST /chatkit)."""
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -89,12 +89,15 @@ class TurnLedger:
         request: ChatRequest,
         history_limit: int,
         admit: Admission | None = None,
+        retry_of: int | None = None,
     ) -> None:
         self.db = db
         self.user_id = user_id
         self.request = request
         self.history_limit = history_limit
         self.admit = admit
+        # A stored user message to answer again (ChatKit's retry): `begin` stores no new one.
+        self.retry_of = retry_of
 
     async def __aenter__(self) -> TurnLedger:
         return self
@@ -108,7 +111,19 @@ class TurnLedger:
         await self.abandon()
 
     async def begin(self) -> OpenTurn | Replay:
-        """Store the user's message (creating the conversation if needed)."""
+        """Store the user's message (creating the conversation if needed); for a retry, drop
+        what followed the stored message instead."""
+        if self.retry_of is not None:
+            assert self.request.conversation_id is not None, "a retry names its conversation"
+            retried = await self.db.run(
+                conversation_service.retry_turn,
+                user_id=self.user_id,
+                conversation_id=self.request.conversation_id,
+                message_id=self.retry_of,
+                history_limit=self.history_limit,
+                admit=self.admit,
+            )
+            return OpenTurn.of(retried)
         start = await self.db.run(
             conversation_service.start_turn,
             user_id=self.user_id,
@@ -123,10 +138,13 @@ class TurnLedger:
         """Store the reply and its tool calls."""
         await self.db.run(self._store_reply, turn=turn, response=response)
 
-    async def fail(self, turn: OpenTurn, tool_calls: list[ToolCall]) -> None:
-        """Store that the model failed, with what the tools already did, so the conversation
-        stays consistent; a keyed turn also lets go of its key so a retry resumes it."""
-        await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls)
+    async def fail(
+        self, turn: OpenTurn, tool_calls: list[ToolCall], *, reply: str = ModelUnavailable.detail
+    ) -> None:
+        """Store that the model failed (`reply` says so, and what the tools already did), so
+        the conversation stays consistent; a keyed turn also lets go of its key so a retry
+        resumes it."""
+        await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls, reply=reply)
 
     async def abandon(self) -> None:
         """Let go of the turn after an error. A turn without a key holds nothing."""
@@ -143,13 +161,13 @@ class TurnLedger:
         )
 
     async def _store_failure(
-        self, session: AsyncSession, *, turn: OpenTurn, tool_calls: list[ToolCall]
+        self, session: AsyncSession, *, turn: OpenTurn, tool_calls: list[ToolCall], reply: str
     ) -> None:
         await conversation_service.finish_turn(
             session,
             user_id=self.user_id,
             conversation_id=turn.conversation_id,
-            reply=ModelUnavailable.detail,
+            reply=reply,
             tool_calls=tool_calls,
         )
 
@@ -204,8 +222,10 @@ class KeyedLedger(TurnLedger):
         )
         self._record_id = None
 
-    async def fail(self, turn: OpenTurn, tool_calls: list[ToolCall]) -> None:
-        await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls)
+    async def fail(
+        self, turn: OpenTurn, tool_calls: list[ToolCall], *, reply: str = ModelUnavailable.detail
+    ) -> None:
+        await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls, reply=reply)
         self._record_id = None
 
     async def abandon(self) -> None:
@@ -304,9 +324,24 @@ class KeyedLedger(TurnLedger):
         return True if finished else None
 
     async def _store_failure(
-        self, session: AsyncSession, *, turn: OpenTurn, tool_calls: list[ToolCall]
+        self, session: AsyncSession, *, turn: OpenTurn, tool_calls: list[ToolCall], reply: str
     ) -> None:
-        await super()._store_failure(session, turn=turn, tool_calls=tool_calls)
+        # A resumed turn that failed again without running a tool adds nothing when a failure
+        # is stored for it already: repeats after a configuration error must not pile up
+        # apologies (M4 in specs/decisions.md).
+        answered = (
+            turn.resumed
+            and not tool_calls
+            and await conversation_service.list_messages(
+                session,
+                user_id=self.user_id,
+                conversation_id=turn.conversation_id,
+                after_id=turn.message_id,
+                limit=1,
+            )
+        )
+        if not answered:
+            await super()._store_failure(session, turn=turn, tool_calls=tool_calls, reply=reply)
         await idempotency.release(session, user_id=self.user_id, key=self.key.key, owner=self.owner)
 
     async def _release_quietly(self) -> None:

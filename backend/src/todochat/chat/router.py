@@ -26,7 +26,7 @@ RuntimeDep = Annotated[AgentRuntime, Depends(get_runtime)]
 
 router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
 
-_ERRORS = error_responses(401, 403, 404, 409, 413, 422, 429, 503)
+_ERRORS = error_responses(401, 403, 404, 409, 413, 422, 429, 502, 503)
 
 
 @router.post("/chat", responses=_ERRORS)

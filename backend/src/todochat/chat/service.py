@@ -21,10 +21,13 @@ from dataclasses import dataclass
 
 from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
 from todochat.agent.runner import AgentRuntime, ModelFailure
+from todochat.agent.turn_limits import account
+from todochat.agent.upstream import UpstreamFailure
 from todochat.chat.ledger import Admission, KeyedLedger, OpenTurn, Replay, TurnLedger
 from todochat.chat.schemas import ChatRequest, ChatResponse
+from todochat.conversations.schemas import ToolCall
 from todochat.db import Database
-from todochat.errors import AppError, DatabaseUnavailable, ModelUnavailable
+from todochat.errors import AppError, DatabaseUnavailable, ModelMisconfigured, ModelUnavailable
 from todochat.idempotency.service import IdempotencyKey, IdempotencyKeyInUse
 from todochat.logs import bind
 from todochat.ratelimit import RateLimited
@@ -60,6 +63,8 @@ StreamEvent = StepStarted | TextDelta | ToolStarted | ToolFinished | Completed |
 class StreamedTurn:
     conversation_id: int
     events: AsyncIterator[StreamEvent]
+    # The stored user message the turn answers (unknown for a replay).
+    message_id: int | None = None
 
 
 async def chat_turn(
@@ -92,15 +97,20 @@ async def stream_turn(
     heartbeat_s: float,
     idempotency_key: IdempotencyKey | None = None,
     admit: Admission | None = None,
+    retry_of: int | None = None,
 ) -> StreamedTurn:
-    """Begin the turn (its errors are the caller's, before any byte is sent), then stream it."""
-    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit)
+    """Begin the turn (its errors are the caller's, before any byte is sent), then stream it.
+    `retry_of` (a stored user message of `request.conversation_id`, without a key) answers that
+    message again instead of storing a new one."""
+    if retry_of is not None and (idempotency_key is not None or request.conversation_id is None):
+        raise ValueError("a retry names its conversation and has no Idempotency-Key")
+    ledger = _ledger(db, user_id, request, history_limit, idempotency_key, admit, retry_of)
     turn = await _begin(runtime, ledger, idempotency_key)
     if isinstance(turn, Replay):
         return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
     queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
     runtime.detach(_stream(runtime, ledger, turn, queue))
-    return StreamedTurn(turn.conversation_id, _follow(queue, heartbeat_s))
+    return StreamedTurn(turn.conversation_id, _follow(queue, heartbeat_s), turn.message_id)
 
 
 def _ledger(
@@ -110,10 +120,16 @@ def _ledger(
     history_limit: int,
     key: IdempotencyKey | None,
     admit: Admission | None,
+    retry_of: int | None = None,
 ) -> TurnLedger:
     if key is None:
         return TurnLedger(
-            db=db, user_id=user_id, request=request, history_limit=history_limit, admit=admit
+            db=db,
+            user_id=user_id,
+            request=request,
+            history_limit=history_limit,
+            admit=admit,
+            retry_of=retry_of,
         )
     return KeyedLedger(
         db=db, user_id=user_id, request=request, history_limit=history_limit, key=key, admit=admit
@@ -155,17 +171,10 @@ async def _complete(
                     on_event=on_event,
                 )
             except ModelFailure as failure:
-                log.error(
-                    "model upstream failed",
-                    extra={
-                        "operation": "chat.model",
-                        "outcome": "model_error",
-                        "error_type": failure.reason,
-                        "tool_calls": len(failure.tool_calls),
-                    },
-                )
-                await ledger.fail(turn, failure.tool_calls)
-                raise ModelUnavailable() from failure
+                error = _model_error(failure.failure, failure.tool_calls)
+                _log_model_failure(failure.failure, len(failure.tool_calls))
+                await ledger.fail(turn, failure.tool_calls, reply=error.detail)
+                raise error from failure
             response = ChatResponse(
                 conversation_id=turn.conversation_id,
                 response=result.reply,
@@ -173,6 +182,9 @@ async def _complete(
             )
             await ledger.finish(turn, response)
     except Exception as exc:
+        if isinstance(exc, AppError) and exc.conversation_id is None:
+            # The conversation exists: the client goes on in it, whatever failed.
+            exc.conversation_id = turn.conversation_id
         _count(runtime, _outcome(exc))
         raise
     _count(runtime, "ok")
@@ -191,6 +203,38 @@ async def _complete(
         },
     )
     return response
+
+
+def _model_error(failure: UpstreamFailure, tool_calls: list[ToolCall]) -> AppError:
+    """The answer to a failed model upstream (M1): 503 with the upstream's wait when it is
+    temporary, 502 when the service is misconfigured; either says what the tools did."""
+    error: AppError
+    if failure.temporary:
+        error = ModelUnavailable(headers={"Retry-After": str(failure.retry_after_s)})
+    else:
+        error = ModelMisconfigured()
+    done = account(tool_calls)
+    if done:
+        error.detail = f"{error.detail} {done}"
+    return error
+
+
+def _log_model_failure(failure: UpstreamFailure, tool_calls: int) -> None:
+    """One line per failed turn; a configuration error at ERROR, with what the upstream said."""
+    log.log(
+        logging.WARNING if failure.temporary else logging.ERROR,
+        "model upstream failed",
+        extra={
+            "operation": "chat.model",
+            "outcome": failure.kind,
+            "error_type": failure.error_type,
+            "upstream_status": failure.status,
+            "upstream_path": failure.path,
+            "upstream_body": failure.excerpt,
+            "retry_after_s": failure.retry_after_s if failure.temporary else None,
+            "tool_calls": tool_calls,
+        },
+    )
 
 
 async def _stream(
@@ -242,7 +286,7 @@ async def _replayed(response: ChatResponse) -> AsyncIterator[StreamEvent]:
 def _outcome(exc: Exception) -> str:
     if isinstance(exc, RateLimited):
         return "rate_limited"
-    if isinstance(exc, ModelUnavailable):
+    if isinstance(exc, ModelUnavailable | ModelMisconfigured):
         return "model_error"
     if isinstance(exc, DatabaseUnavailable):
         return "db_error"

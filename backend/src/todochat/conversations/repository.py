@@ -36,6 +36,7 @@ _CREATE = (
     sa.insert(_conversations)
     .values(
         user_id=sa.bindparam("owner"),
+        title=sa.bindparam("p_title"),
         created_at=_param("at", _c.created_at),
         updated_at=_param("at", _c.updated_at),
     )
@@ -80,9 +81,11 @@ async def get(session: AsyncSession, *, user_id: str, conversation_id: int) -> C
 
 
 @timed("repo.conversations.create", level=logging.DEBUG)
-async def create(session: AsyncSession, *, user_id: str, at: datetime) -> int:
+async def create(
+    session: AsyncSession, *, user_id: str, at: datetime, title: str | None = None
+) -> int:
     """A new conversation of this user; returns its id."""
-    result = await session.execute(_CREATE, {"owner": user_id, "at": at})
+    result = await session.execute(_CREATE, {"owner": user_id, "at": at, "p_title": title})
     conversation_id: int = result.scalar_one()
     return conversation_id
 
@@ -177,3 +180,105 @@ async def messages_after(
         .limit(limit)
     )
     return list(result.scalars().all())
+
+
+# --- Paging and editing, for ChatKit's threads and items (chatkit/store.py) -----------------
+# Keyset pages on the id: ids grow with creation (never reused), so "after this one" is stable
+# while rows are added or deleted, unlike an offset.
+
+
+@timed("repo.conversations.page", level=logging.DEBUG)
+async def page(
+    session: AsyncSession, *, user_id: str, after_id: int | None, limit: int, newest_first: bool
+) -> list[Conversation]:
+    """Up to `limit` conversations of this user by id, after `after_id` in that order."""
+    statement = select(Conversation).where(Conversation.user_id == user_id)
+    if after_id is not None:
+        statement = statement.where(
+            col(Conversation.id) < after_id if newest_first else col(Conversation.id) > after_id
+        )
+    order = col(Conversation.id).desc() if newest_first else col(Conversation.id)
+    result = await session.execute(statement.order_by(order).limit(limit))
+    return list(result.scalars().all())
+
+
+@timed("repo.conversations.set_title", level=logging.DEBUG)
+async def set_title(
+    session: AsyncSession, *, user_id: str, conversation_id: int, title: str | None
+) -> bool:
+    """False when there is no such conversation of this user."""
+    result = await session.execute(
+        sa.update(_conversations)
+        .where(_c.id == conversation_id, _c.user_id == user_id)
+        .values(title=title)
+        .returning(_c.id)
+    )
+    return result.first() is not None
+
+
+@timed("repo.conversations.delete", level=logging.DEBUG)
+async def delete(session: AsyncSession, *, user_id: str, conversation_id: int) -> bool:
+    """Delete the conversation and its messages; False when there is no such conversation of
+    this user. Messages are deleted by statement, not left to the foreign key's cascade, so
+    that the owner filter applies to them too."""
+    await session.execute(
+        sa.delete(_messages).where(_m.conversation_id == conversation_id, _m.user_id == user_id)
+    )
+    result = await session.execute(
+        sa.delete(_conversations)
+        .where(_c.id == conversation_id, _c.user_id == user_id)
+        .returning(_c.id)
+    )
+    return result.first() is not None
+
+
+@timed("repo.conversations.page_messages", level=logging.DEBUG)
+async def page_messages(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    after_id: int | None,
+    limit: int,
+    newest_first: bool,
+) -> list[Message]:
+    statement = select(Message).where(
+        Message.conversation_id == conversation_id, Message.user_id == user_id
+    )
+    if after_id is not None:
+        statement = statement.where(
+            col(Message.id) < after_id if newest_first else col(Message.id) > after_id
+        )
+    order = col(Message.id).desc() if newest_first else col(Message.id)
+    result = await session.execute(statement.order_by(order).limit(limit))
+    return list(result.scalars().all())
+
+
+@timed("repo.conversations.get_message", level=logging.DEBUG)
+async def get_message(
+    session: AsyncSession, *, user_id: str, conversation_id: int, message_id: int
+) -> Message | None:
+    result = await session.execute(
+        select(Message).where(
+            Message.id == message_id,
+            Message.conversation_id == conversation_id,
+            Message.user_id == user_id,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+@timed("repo.conversations.delete_messages", level=logging.DEBUG)
+async def delete_messages(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    message_id: int,
+    and_later: bool = False,
+) -> int:
+    """Delete one message (or every message after it, with `and_later`); how many went."""
+    where = [_m.conversation_id == conversation_id, _m.user_id == user_id]
+    where.append(_m.id > message_id if and_later else _m.id == message_id)
+    result = await session.execute(sa.delete(_messages).where(*where).returning(_m.id))
+    return len(result.all())

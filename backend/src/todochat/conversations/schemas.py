@@ -17,6 +17,7 @@ class ConversationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    title: str | None
     created_at: datetime
     updated_at: datetime
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from todochat.conversations import repository
 from todochat.conversations.schemas import ConversationRead, MessageRead, ToolCall, TurnStart
-from todochat.errors import NotFound
+from todochat.errors import AppError, NotFound
 from todochat.logs import timed
 from todochat.models import Conversation, utcnow
 
@@ -17,6 +17,26 @@ from todochat.models import Conversation, utcnow
 class ConversationNotFound(NotFound):
     def __init__(self, conversation_id: int) -> None:
         super().__init__(f"Conversation {conversation_id} not found")
+
+
+class MessageNotFound(NotFound):
+    def __init__(self, message_id: int) -> None:
+        super().__init__(f"Message {message_id} not found")
+
+
+class NotAUserMessage(AppError):
+    detail = "Only a message the user wrote can be answered again"
+
+
+TITLE_CHARS = 60
+
+
+def title_for(message: str) -> str:
+    """A conversation's title: the start of its first message's first line."""
+    line = message.strip().splitlines()[0].strip() if message.strip() else ""
+    if len(line) <= TITLE_CHARS:
+        return line
+    return line[: TITLE_CHARS - 1].rstrip() + "\u2026"
 
 
 async def _owned(session: AsyncSession, *, user_id: str, conversation_id: int) -> Conversation:
@@ -43,7 +63,7 @@ async def start_turn(
     if conversation_id is None:
         if admit is not None:
             await admit()
-        cid = await repository.create(session, user_id=user_id, at=now)
+        cid = await repository.create(session, user_id=user_id, at=now, title=title_for(message))
         history: list[MessageRead] = []
     else:
         cid = conversation_id
@@ -73,6 +93,53 @@ async def resume_turn(
 ) -> TurnStart:
     """A turn whose user message is stored already, with the history that preceded it."""
     await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    rows = await repository.recent_messages(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        limit=history_limit,
+        before_id=message_id,
+    )
+    return TurnStart(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        history=[MessageRead.model_validate(row) for row in rows],
+    )
+
+
+@timed("conversations.retry_turn")
+async def retry_turn(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    message_id: int,
+    history_limit: int,
+    admit: Callable[[], Awaitable[None]] | None = None,
+) -> TurnStart:
+    """Answer a stored user message again: what followed it is deleted, and the turn gets the
+    history that preceded it. `admit` runs as in `start_turn`, before anything changes."""
+    now = utcnow()
+    if not await repository.touch_owned(
+        session, user_id=user_id, conversation_id=conversation_id, at=now
+    ):
+        raise ConversationNotFound(conversation_id)
+    message = await repository.get_message(
+        session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
+    )
+    if message is None:
+        raise MessageNotFound(message_id)
+    if message.role != "user":
+        raise NotAUserMessage()
+    if admit is not None:
+        await admit()
+    await repository.delete_messages(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        and_later=True,
+    )
     rows = await repository.recent_messages(
         session,
         user_id=user_id,
@@ -135,3 +202,81 @@ async def list_messages(
         session, user_id=user_id, conversation_id=conversation_id, after_id=after_id, limit=limit
     )
     return [MessageRead.model_validate(m) for m in rows]
+
+
+# --- Paging and editing (ChatKit's threads and items, chatkit/store.py) ----------------------
+
+
+async def get_conversation(
+    session: AsyncSession, *, user_id: str, conversation_id: int
+) -> ConversationRead:
+    conversation = await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    return ConversationRead.model_validate(conversation)
+
+
+async def page_conversations(
+    session: AsyncSession, *, user_id: str, after_id: int | None, limit: int, newest_first: bool
+) -> list[ConversationRead]:
+    rows = await repository.page(
+        session, user_id=user_id, after_id=after_id, limit=limit, newest_first=newest_first
+    )
+    return [ConversationRead.model_validate(c) for c in rows]
+
+
+async def rename(
+    session: AsyncSession, *, user_id: str, conversation_id: int, title: str | None
+) -> None:
+    if not await repository.set_title(
+        session, user_id=user_id, conversation_id=conversation_id, title=title
+    ):
+        raise ConversationNotFound(conversation_id)
+
+
+async def delete_conversation(session: AsyncSession, *, user_id: str, conversation_id: int) -> None:
+    """The conversation and its messages go; nothing else (the user's tasks stay)."""
+    if not await repository.delete(session, user_id=user_id, conversation_id=conversation_id):
+        raise ConversationNotFound(conversation_id)
+
+
+async def page_messages(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    after_id: int | None,
+    limit: int,
+    newest_first: bool,
+) -> list[MessageRead]:
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    rows = await repository.page_messages(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        after_id=after_id,
+        limit=limit,
+        newest_first=newest_first,
+    )
+    return [MessageRead.model_validate(m) for m in rows]
+
+
+async def get_message(
+    session: AsyncSession, *, user_id: str, conversation_id: int, message_id: int
+) -> MessageRead:
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    message = await repository.get_message(
+        session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
+    )
+    if message is None:
+        raise MessageNotFound(message_id)
+    return MessageRead.model_validate(message)
+
+
+async def delete_message(
+    session: AsyncSession, *, user_id: str, conversation_id: int, message_id: int
+) -> None:
+    await _owned(session, user_id=user_id, conversation_id=conversation_id)
+    deleted = await repository.delete_messages(
+        session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
+    )
+    if not deleted:
+        raise MessageNotFound(message_id)

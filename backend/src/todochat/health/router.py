@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from todochat.chat.router import RuntimeDep
 from todochat.config import SettingsDep
 from todochat.db import DatabaseDep
 from todochat.errors import NotFound, error_responses
@@ -13,9 +14,11 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", responses={503: {"model": Health, "description": "Database down"}})
-async def readiness(db: DatabaseDep, settings: SettingsDep, response: Response) -> Health:
-    """Readiness: database round trip, pool figures and the model provider."""
-    health = await service.readiness(db=db, settings=settings)
+async def readiness(
+    db: DatabaseDep, settings: SettingsDep, runtime: RuntimeDep, response: Response
+) -> Health:
+    """Readiness: database round trip, pool figures, and the model upstream's last known state."""
+    health = await service.readiness(db=db, settings=settings, upstream=runtime.upstream)
     if health.status != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return health

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -20,6 +21,12 @@ class PoolHealth(BaseModel):
 class ModelHealth(BaseModel):
     provider: str
     name: str
+    # The model upstream's last known state: the start-up check (`GET /models`), then the
+    # outcome of the latest model call. Never a call per health check, and never a reason
+    # for readiness to fail (agent/upstream.py).
+    status: Literal["ok", "unknown", "unreachable", "model_missing", "failing", "misconfigured"]
+    detail: str | None = None
+    checked_at: datetime | None = None
 
 
 class Health(BaseModel):

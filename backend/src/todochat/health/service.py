@@ -5,6 +5,7 @@ import logging
 import time
 
 from todochat import __version__
+from todochat.agent.upstream import UpstreamState
 from todochat.config import Settings
 from todochat.db import Database
 from todochat.health.schemas import DatabaseHealth, Health, ModelHealth, PoolHealth
@@ -15,7 +16,7 @@ log = logging.getLogger("todochat.health")
 DB_CHECK_TIMEOUT_S = 1.0
 
 
-async def readiness(*, db: Database, settings: Settings) -> Health:
+async def readiness(*, db: Database, settings: Settings, upstream: UpstreamState) -> Health:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT_S):
@@ -31,5 +32,11 @@ async def readiness(*, db: Database, settings: Settings) -> Health:
         version=__version__,
         database=database,
         pool=PoolHealth(**db.pool_status()),
-        model=ModelHealth(provider=settings.resolved_model_provider, name=settings.model_name),
+        model=ModelHealth(
+            provider=settings.resolved_model_provider,
+            name=settings.model_name,
+            status=upstream.status,
+            detail=upstream.detail,
+            checked_at=upstream.checked_at,
+        ),
     )

@@ -19,5 +19,7 @@ class Conversation(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    # Named after the first message, renamed from ChatKit (threads.update); NULL for none.
+    title: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=created_at_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=updated_at_column())

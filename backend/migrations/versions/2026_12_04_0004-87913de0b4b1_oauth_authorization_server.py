@@ -1,7 +1,7 @@
 """oauth authorization server
 
 Revision ID: 87913de0b4b1
-Revises: c82dd437f79f
+Revises: 5e1f0c2a9b7d
 Create Date: 2026-12-04 17:29:09.409678
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import todochat.models.base
 
 revision: str = "87913de0b4b1"
-down_revision: str | None = "c82dd437f79f"
+down_revision: str | None = "5e1f0c2a9b7d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

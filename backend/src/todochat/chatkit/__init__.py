@@ -1,0 +1,1 @@
+"""The ChatKit protocol (`POST /chatkit`) over this backend's conversations and chat turn."""
