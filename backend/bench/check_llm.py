@@ -69,46 +69,56 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server-python", required=True, help="python of the llama-cpp venv")
-    parser.add_argument("--model", required=True, help="the GGUF file")
+    parser.add_argument("--server-python", help="python of the llama-cpp venv")
+    parser.add_argument("--model", help="the GGUF file")
+    parser.add_argument(
+        "--upstream",
+        help="talk to this running server (http://host:port/v1) instead of starting llama-cpp",
+    )
+    parser.add_argument("--model-name", default="gemma-3-270m", help="OPENAI_MODEL")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per model request")
     args = parser.parse_args()
 
     llm_port, app_port = _free_port(), _free_port()
     work = Path(tempfile.mkdtemp(prefix="check-llm-"))
     llm_log = (work / "llama.log").open("wb")
+    if args.upstream is None and (args.server_python is None or args.model is None):
+        parser.error("--server-python and --model, or --upstream")
+    command = [
+        "nice",
+        "-n",
+        "10",
+        args.server_python,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        args.model,
+        "--model_alias",
+        args.model_name,
+        "--chat_format",
+        "chatml-function-calling",
+        "--n_ctx",
+        "8192",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(llm_port),
+    ]
+    # A placeholder process when the upstream is given: nothing to start.
     llm = subprocess.Popen(
-        [
-            "nice",
-            "-n",
-            "10",
-            args.server_python,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            args.model,
-            "--model_alias",
-            "gemma-3-270m",
-            "--chat_format",
-            "chatml-function-calling",
-            "--n_ctx",
-            "8192",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(llm_port),
-        ],
+        command if args.upstream is None else ["sleep", "86400"],
         stdout=llm_log,
         stderr=subprocess.STDOUT,
     )
+    upstream = args.upstream or f"http://127.0.0.1:{llm_port}/v1"
     app_log = (work / "app.log").open("wb")
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{work}/check.db",
         "MODEL_PROVIDER": "openai",
         "OPENAI_API_KEY": "sk-local-not-a-secret",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
-        "OPENAI_MODEL": "gemma-3-270m",
+        "OPENAI_BASE_URL": upstream,
+        "OPENAI_MODEL": args.model_name,
         "OPENAI_TIMEOUT_S": str(args.timeout),
         "CHAT_TURN_TIMEOUT_S": str(args.timeout * 4),
         "OPENAI_TOOL_CHOICE": "auto",
@@ -120,7 +130,7 @@ def main() -> int:
     app: subprocess.Popen[bytes] | None = None
     broken: list[str] = []
     try:
-        _wait(f"http://127.0.0.1:{llm_port}/v1/models", 180, llm)
+        _wait(f"{upstream}/models", 180, llm)
         app = subprocess.Popen(
             [sys.executable, "-m", "todochat.cli", "serve"],
             env=env,
@@ -162,6 +172,8 @@ def main() -> int:
                     result = call["result"]
                     if isinstance(result, dict) and result.get("status") == "created":
                         created.add(result["task_id"])
+                    elif isinstance(result, dict) and result.get("status") == "deleted":
+                        created.discard(result["task_id"])
             tasks = c.get(f"/api/{user}/tasks", headers=headers).json()
             print("\ntasks:", json.dumps([(t["id"], t["title"], t["completed"]) for t in tasks]))
             if {t["id"] for t in tasks} != created:

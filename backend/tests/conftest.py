@@ -29,6 +29,9 @@ from todochat.migrate import migrate
 if TYPE_CHECKING:
     from tests.mcp_support import LiveServer
 
+# The `chromium` and `browser` fixtures of the page tests (playground, OAuth sign-in page).
+pytest_plugins = ["tests.browser"]
+
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 PG_ADMIN_URL = Settings(
     _env_file=None,  # type: ignore[call-arg]

@@ -148,3 +148,38 @@ def assert_tool_schemas(tools: list[Tool]) -> None:
     for name in ("complete_task", "delete_task", "update_task"):
         task_id = props(name)["task_id"]
         assert task_id["type"] == "integer" and task_id["minimum"] == 1
+        assert task_id["maximum"] == 2**31 - 1
+
+    # The REST API's limits, in the schema rather than only in the descriptions.
+    def text(prop: dict[str, Any]) -> dict[str, Any]:
+        [schema] = [s for s in prop.get("anyOf", [prop]) if s["type"] == "string"]
+        return schema
+
+    assert (
+        text(props("add_task")["title"])["minLength"],
+        text(props("add_task")["title"])["maxLength"],
+    ) == (1, 200)
+    assert text(props("update_task")["title"])["maxLength"] == 200
+    for name in ("add_task", "update_task"):
+        assert text(props(name)["description"])["maxLength"] == 1000
+
+    # Every tool says what it answers: a typed object, never "any object".
+    for tool in tools:
+        out = tool.output_schema
+        assert out is not None and out["type"] == "object", tool.name
+        assert out.get("properties") and out.get("required"), tool.name
+    for name, status in (
+        ("add_task", "created"),
+        ("complete_task", "completed"),
+        ("delete_task", "deleted"),
+        ("update_task", "updated"),
+    ):
+        out = by_name[name].output_schema
+        assert out is not None
+        assert set(out["required"]) == {"task_id", "status", "title"}
+        assert out["properties"]["status"]["const"] == status
+        assert out["properties"]["task_id"]["type"] == "integer"
+    listed = by_name["list_tasks"].output_schema
+    assert listed is not None and listed["required"] == ["result"]
+    item = listed["$defs"]["ListedTask"]
+    assert set(item["required"]) == {"id", "title", "description", "completed"}

@@ -9,7 +9,7 @@ import sys
 
 from pydantic import ValidationError
 
-from todochat.config import ConfigError, Settings, get_settings
+from todochat.config import DEFAULT_SQLITE_URL, ConfigError, Settings, get_settings
 from todochat.migrate import migrate
 
 
@@ -21,16 +21,23 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("migrate", help="apply migrations")
-    sub.add_parser(
+    mcp = sub.add_parser(
         "mcp",
         help="serve the task tools to an MCP client over stdio, as the user of $TODOCHAT_TOKEN",
         description="Apply migrations, then serve the task tools over stdin/stdout for the user "
-        "named by the token in TODOCHAT_TOKEN, on the configured DATABASE_URL. Logs go to stderr.",
+        "named by the token in TODOCHAT_TOKEN, on the database named by DATABASE_URL. Logs go "
+        "to stderr.",
+    )
+    mcp.add_argument(
+        "--default-database",
+        action="store_true",
+        help=f"without DATABASE_URL, use {DEFAULT_SQLITE_URL} (relative to the working "
+        "directory) instead of refusing to start",
     )
     args = parser.parse_args(argv)
 
     if args.command == "mcp":
-        sys.exit(mcp_stdio())
+        sys.exit(mcp_stdio(default_database=args.default_database))
     settings = get_settings()
     if args.command == "migrate":
         migrate()
@@ -56,7 +63,7 @@ def _fail(message: str) -> int:
     return 1
 
 
-def mcp_stdio() -> int:
+def mcp_stdio(*, default_database: bool = False) -> int:
     """`todochat mcp`. Every refusal is one line on stderr and exit status 1: stdout is the
     protocol, so nothing else may ever reach it."""
     from todochat.logs import configure_logging
@@ -76,6 +83,13 @@ def mcp_stdio() -> int:
         problem = exc.errors()[0]
         field = ".".join(str(p) for p in problem["loc"]).upper() or "settings"
         return _fail(f"invalid setting {field}: {problem['msg']}")
+    if "database_url" not in settings.model_fields_set and not default_database:
+        # MCP clients start servers in a folder of their choosing: the default, a relative
+        # SQLite path, would quietly be a new, empty database there.
+        return _fail(
+            "DATABASE_URL is not set: set it to the database the todochat service uses "
+            "(or pass --default-database to use data/todochat.db under the working directory)."
+        )
     configure_logging(settings.log_level, stream=sys.stderr)
     try:
         asyncio.run(serve(settings, token))

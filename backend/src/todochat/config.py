@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # After refetching the JWKS for an unknown `kid`, no new refetch for this long: random kids
     # must not turn every request into a fetch.
     jwt_jwks_cooldown_s: float = Field(default=30, ge=0)
+    # The OAuth authorization server for /mcp (stand-alone set-up only, issue 18): how long its
+    # access tokens, refresh tokens and authorization codes live.
+    oauth_access_token_ttl_s: int = Field(default=3600, gt=0)
+    oauth_refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    oauth_code_ttl_s: int = Field(default=300, ge=10, le=600)
 
     model_provider: Literal["offline", "openai"] | None = None
     openai_api_key: SecretStr | None = None
@@ -197,6 +202,13 @@ class Settings(BaseSettings):
         if self.playground_enabled is not None:
             return self.playground_enabled
         return self.app_env != "production"
+
+    @property
+    def external_issuer(self) -> str | None:
+        """The outside authorization server (Better Auth names itself by URL in JWT_ISSUER), or
+        None when this service signs users in itself and is the authorization server of /mcp."""
+        issuer = self.jwt_issuer
+        return issuer if issuer and issuer.startswith(("http://", "https://")) else None
 
     @property
     def jwt_secret(self) -> str:

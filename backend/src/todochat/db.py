@@ -44,8 +44,24 @@ log = logging.getLogger("todochat.db")
 T = TypeVar("T")
 P = ParamSpec("P")
 
-# SQLSTATEs after which the transaction is known not to have committed, so re-running is safe.
-_RETRYABLE_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+# SQLSTATEs after which the transaction is known not to have committed, so re-running is safe:
+# serialization failures, the server shutting down, lost connections, and a connection refused
+# for lack of slots or resources ("too many clients", 53300), which PgBouncer-less deployments
+# hit under bursts.
+_RETRYABLE_SQLSTATES = {
+    "40001",
+    "40P01",
+    "57P01",
+    "57P02",
+    "57P03",
+    "08000",
+    "08001",
+    "08003",
+    "08004",
+    "08006",
+    "53000",
+    "53300",
+}
 _SAFE_AT_COMMIT_SQLSTATES = {"40001", "40P01"}
 
 

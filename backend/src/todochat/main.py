@@ -41,6 +41,8 @@ from todochat.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from todochat.oauth.router import current_resource, oauth_routes
+from todochat.oauth.service import OAuthProvider
 from todochat.playground.router import playground_router
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import describe, error_response, problems
@@ -65,16 +67,23 @@ def _describe_startup(settings: Settings) -> None:
 PURGE_INTERVAL_S = 3600
 
 
-async def _purge_idempotency_keys(database: Database, ttl_s: float) -> None:
-    """Every hour, drop Idempotency-Key records older than their TTL (any instance may)."""
+async def _purge_expired(database: Database, ttl_s: float, oauth: OAuthProvider | None) -> None:
+    """Every hour, drop Idempotency-Key records older than their TTL, and OAuth codes and
+    refresh tokens past their expiry (any instance may)."""
+    # Expired OAuth rows are inert (every use checks `expires_at`): their first purge waits an
+    # hour, so that start-up does no more database work than before.
+    oauth_due = False
     while True:
         try:
             await idempotency_service.purge_expired(database, ttl_s=ttl_s)
+            if oauth is not None and oauth_due:
+                await oauth.purge_expired()
         except Exception as exc:  # the database may be down; try again next time
             log.warning(
-                "idempotency key purge failed",
+                "expired row purge failed",
                 extra={"operation": "idempotency.purge", "error_type": type(exc).__name__},
             )
+        oauth_due = True
         await asyncio.sleep(PURGE_INTERVAL_S)
 
 
@@ -97,14 +106,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         count_calls=False,
         settings=settings,
     )
+    # Stand-alone, this service is the authorization server of /mcp; with an outside issuer,
+    # that issuer is, and nothing here pretends to be one.
+    oauth_provider = app.state.oauth_provider = (
+        OAuthProvider(
+            database=database,
+            settings=settings,
+            verifier=token_verifier,
+            resource_url=current_resource.get,
+        )
+        if settings.external_issuer is None
+        else None
+    )
     mcp_http = HttpMCP(
-        database=database, token_verifier=token_verifier, settings=settings, limiter=limiter
+        database=database,
+        token_verifier=token_verifier,
+        settings=settings,
+        limiter=limiter,
+        grant_is_live=oauth_provider.grant_is_live if oauth_provider is not None else None,
     )
     app.state.mcp_http = mcp_http
     runtime = AgentRuntime(settings=settings, mcp_server=mcp_server, metrics=metrics)
     await runtime.start()
     app.state.agent_runtime = runtime
-    purge = asyncio.create_task(_purge_idempotency_keys(database, settings.idempotency_ttl_s))
+    purge = asyncio.create_task(
+        _purge_expired(database, settings.idempotency_ttl_s, oauth_provider)
+    )
     try:
         async with mcp_http.run():
             if settings.gc_freeze:
@@ -229,6 +256,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.router.routes.extend(mcp_routes())
+    if settings.external_issuer is None:
+        app.router.routes.extend(oauth_routes())
     if docs:
         app.include_router(docs_router(title=app.title, openapi_url="/openapi.json"))
     if settings.playground_on:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from tests.npm import require_npm_packages
 from todochat.config import Settings
 from todochat.main import create_app
 
@@ -45,39 +42,10 @@ async def served(settings: Settings) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 30)
 
 
-def _install_ai_sdk() -> str | None:
-    """`npm ci` from the committed lock, once per change of the lock; None, or why not."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        return "node and npm are needed for the AI SDK reader"
-    stamp = AI_SDK_DIR / "node_modules" / ".installed-lock"
-    lock = (AI_SDK_DIR / "package-lock.json").read_text()
-    with open(AI_SDK_DIR / ".npm-ci.lock", "w") as guard:
-        # Test workers may start at once; one installs, the others wait for it.
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        if stamp.exists() and stamp.read_text() == lock:
-            return None
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=AI_SDK_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            return f"npm ci failed: {done.stderr[-2000:]}"
-        stamp.write_text(lock)
-    return None
-
-
 @pytest.fixture(scope="session")
 def ai_sdk_reader() -> Reader:
     """Reads a streamed turn with the `ai` package (read_stream.mjs); never skipped in CI."""
-    problem = _install_ai_sdk()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
+    require_npm_packages(AI_SDK_DIR)
 
     async def read(
         *,

@@ -7,6 +7,7 @@ would to OpenAI. No test reaches the internet.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -277,6 +278,45 @@ async def test_scripted_model_cannot_reach_another_users_data(openai_app, upstre
             ("Victim secret plan", False)
         ]
         assert (await c.get(attacker.url("/tasks"), headers=attacker.headers)).json() == []
+
+
+async def test_the_model_reads_tool_failures_as_error_objects(openai_app, upstream) -> None:
+    """MCP clients get `isError` results in words; the model gets the same words, as the
+    `{"error": ...}` object it always read, and the chat stores that object."""
+    user = User()
+    upstream.behaviour.record_requests = True
+    upstream.behaviour.script.extend(
+        [
+            tool_calls(
+                ("complete_task", {"task_id": 424242}),
+                ("add_task", {"title": "x" * 201}),
+                ("update_task", {"task_id": 424242}),
+            ),
+            text("None of that worked."),
+        ]
+    )
+    async with openai_app.client() as c:
+        r = await c.post(user.url("/chat"), json={"message": "go"}, headers=user.headers)
+    assert r.status_code == 200, r.text
+    expected = [
+        {"error": "Task 424242 not found"},
+        {"error": "title: String should have at most 200 characters"},
+        {"error": "Nothing to change: give a new title or description"},
+    ]
+    assert [t["result"] for t in r.json()["tool_calls"]] == expected
+    second = upstream.behaviour.requests[1]["messages"]
+    contents = [m["content"] for m in second if m["role"] == "tool"]
+    seen = [
+        json.loads("".join(p["text"] for p in c) if isinstance(c, list) else c) for c in contents
+    ]
+    assert seen == expected
+    # The limits are in the MCP schemas; the model's strict schemas leave out the keywords
+    # strict mode does not take, and keep the rest.
+    tools = {t["function"]["name"]: t["function"] for t in upstream.behaviour.requests[0]["tools"]}
+    add = tools["add_task"]["parameters"]["properties"]
+    assert add["title"]["type"] == "string" and "1-200" in add["title"]["description"]
+    assert not {"maxLength", "minLength", "pattern"} & set(json.dumps(tools).split('"'))
+    assert tools["complete_task"]["parameters"]["properties"]["task_id"]["minimum"] == 1
 
 
 async def test_concurrent_turns_do_not_hold_connections_while_the_model_thinks(

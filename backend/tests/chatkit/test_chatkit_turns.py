@@ -25,7 +25,7 @@ from fakes.openai_upstream import FakeUpstream, fail, text, tool_call
 from tests.chat.conftest import served
 from tests.chatkit.conftest import EVENT, ITEMS, THREADS, ChatKit, reply_text, said
 from tests.conftest import User, make_settings
-from todochat.errors import ModelUnavailable
+from todochat.errors import ModelMisconfigured, ModelUnavailable
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +68,9 @@ async def test_an_upstream_failure_is_the_friendly_error_as_an_error_event(
     thread, events = await ck.create("passport")
     error = events[-1]
     assert isinstance(error, ErrorEvent)
-    # The chat route's words: the apology, then what the tools already did (M4).
-    assert error.code == "custom" and error.message.startswith(ModelUnavailable.detail)
-    assert "Renew passport" in error.message.removeprefix(ModelUnavailable.detail)
+    [task] = await ck.tasks()
+    told = f"Here is what I did: added 'Renew passport' (task #{task['id']})."
+    assert error.code == "custom" and error.message == f"{ModelUnavailable.detail} {told}"
     assert error.allow_retry
     assert not [e for e in events if isinstance(e, ThreadItemRemovedEvent)]
     # What the tool did is kept; the thread holds the message and the failure, as over REST.
@@ -82,6 +82,17 @@ async def test_an_upstream_failure_is_the_friendly_error_as_an_error_event(
         ("user_message", "passport"),
         ("assistant_message", error.message),
     ]
+
+
+async def test_a_configuration_error_is_an_error_event_that_does_not_invite_a_retry(
+    openai_url: str, upstream: FakeUpstream
+) -> None:
+    upstream.behaviour.script.append(fail(401))
+    ck = ChatKit(openai_url, User())
+    _, events = await ck.create("add milk")
+    error = events[-1]
+    assert isinstance(error, ErrorEvent)
+    assert error.message == ModelMisconfigured.detail and not error.allow_retry
 
 
 async def test_a_failure_mid_text_takes_the_partial_reply_back(

@@ -365,3 +365,53 @@ async def test_a_silently_dropped_idle_connection_fails_its_ping_in_seconds(
     finally:
         await running.stop()
         await proxy.stop()
+
+
+async def test_too_many_connections_is_a_503_and_passes(pg_url) -> None:
+    """PostgreSQL refusing a connection for lack of slots (SQLSTATE 53300, "too many clients")
+    is the database being unavailable: 503 with Retry-After, nothing half-done, and the same
+    request succeeds once a slot is free."""
+    role = f"todochat_limited_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(pg_url))
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+        await admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+        await admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        limited_url = pg_url.replace("://postgres@", f"://{role}@", 1)
+        # The role's one slot, taken by someone else.
+        holder = await asyncpg.connect(_asyncpg_dsn(limited_url))
+        running = await start_app(make_settings(limited_url))
+        user = User()
+        try:
+            async with running.client() as c:
+                for method, path, body in (
+                    ("POST", "/tasks", {"title": "No slot"}),
+                    ("POST", "/chat", {"message": "add a task to buy milk"}),
+                    ("GET", "/tasks", None),
+                ):
+                    started = time.monotonic()
+                    r = await c.request(method, user.url(path), json=body, headers=user.headers)
+                    assert r.status_code == 503, (path, r.text)
+                    assert time.monotonic() - started < 5  # refused at once, not a pool timeout
+                    assert r.json() == {"detail": DB_DOWN}
+                    assert r.headers["Retry-After"]
+                await holder.close()
+                r = await c.post(user.url("/tasks"), json={"title": "Slot"}, headers=user.headers)
+                assert r.status_code == 201, r.text
+                titles = [
+                    t["title"]
+                    for t in (await c.get(user.url("/tasks"), headers=user.headers)).json()
+                ]
+                assert titles == ["Slot"]
+        finally:
+            await running.stop()
+            if not holder.is_closed():
+                await holder.close()
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
+        )
+        await admin.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        await admin.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"')
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()

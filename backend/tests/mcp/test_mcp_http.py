@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from mcp import MCPError
@@ -18,6 +19,7 @@ from tests.mcp_support import (
     error_text,
     http_client,
 )
+from todochat.tasks.schemas import PAGE_DEFAULT
 
 # A JSON-RPC request as any streamable-HTTP client sends it (stateless: no session needed).
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -111,9 +113,9 @@ async def test_another_users_task_is_not_found_and_stays_unchanged(live, rest, n
             ("update_task", {"task_id": task_id, "title": "Hijacked"}),
             ("delete_task", {"task_id": task_id}),
         ):
-            assert data(await client.call_tool(name, args)) == {
-                "error": f"Task {task_id} not found"
-            }, name
+            result = await client.call_tool(name, args)
+            assert error_text(result) == f"Task {task_id} not found", name
+            assert result.structured_content is None, name
         assert data(await client.call_tool("list_tasks")) == []
     assert (await _rest_tasks(rest, owner))[task_id] == before
 
@@ -287,3 +289,78 @@ async def test_without_a_token_the_answer_is_401_whatever_else_is_wrong(client) 
         assert r.json() == {"detail": "Not authenticated"}
         # These hosts are not ours: the challenge names no metadata URL built from them.
         assert r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_every_result_matches_its_tools_output_schema(live, user: User) -> None:
+    """Checked here with jsonschema as well as by the client: a cut list included."""
+    async with http_client(live.mcp_url, user.token) as client:
+        schemas = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+        results: list[tuple[str, Any]] = []
+
+        async def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+            result = await client.call_tool(name, arguments)
+            assert not result.is_error, result.content
+            assert result.structured_content is not None
+            results.append((name, result.structured_content))
+            return result.structured_content
+
+        # One more than list_tasks shows, so that the answer is cut.
+        for i in range(PAGE_DEFAULT + 1):
+            task_id = (await call("add_task", {"title": f"task {i}"}))["task_id"]
+        await call("update_task", {"task_id": task_id, "description": ""})
+        await call("complete_task", {"task_id": task_id})
+        cut = await call("list_tasks", {"status": "all"})
+        assert cut["more"] is True and len(cut["result"]) == PAGE_DEFAULT
+        assert set(await call("list_tasks", {"status": "completed"})) == {"result"}
+        await call("delete_task", {"task_id": task_id})
+    for name, structured in results:
+        schema = schemas[name]
+        assert schema is not None
+        jsonschema.Draft202012Validator(schema).validate(structured)
+    # Control: the schemas do reject what does not match them.
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schemas["list_tasks"]).validate({"tasks": []})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schemas["add_task"]).validate(
+            {"task_id": 1, "status": "deleted", "title": "x"}
+        )
+
+
+async def test_nothing_to_change_and_lost_tasks_are_tool_errors(live, user: User) -> None:
+    async with http_client(live.mcp_url, user.token) as client:
+        task_id = data(await client.call_tool("add_task", {"title": "Stay"}))["task_id"]
+        nothing = await client.call_tool("update_task", {"task_id": task_id})
+        assert error_text(nothing) == "Nothing to change: give a new title or description"
+        for name in ("complete_task", "delete_task"):
+            lost = await client.call_tool(name, {"task_id": 999_999})
+            assert error_text(lost) == "Task 999999 not found"
+            assert lost.structured_content is None
+        assert [t["title"] for t in data(await client.call_tool("list_tasks"))] == ["Stay"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "documented"),
+    [
+        ({}, True),  # development: /docs is served, so the metadata links it
+        ({"app_env": "production", "better_auth_secret": "p" * 40}, False),
+        ({"app_env": "production", "better_auth_secret": "p" * 40, "docs_enabled": True}, True),
+        ({"docs_enabled": False}, False),
+    ],
+    ids=["dev", "production", "production-docs-on", "dev-docs-off"],
+)
+async def test_metadata_links_the_docs_exactly_when_they_are_served(
+    database_url: str, overrides: dict[str, Any], documented: bool
+) -> None:
+    running = await start_app(make_settings(database_url, **overrides))
+    transport = httpx.ASGITransport(app=running.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+            body = (await c.get("/.well-known/oauth-protected-resource/mcp")).json()
+            docs = await c.get("/docs")
+    finally:
+        await running.stop()
+    assert (docs.status_code == 200) is documented
+    if documented:
+        assert body["resource_documentation"] == "http://127.0.0.1/docs"
+    else:
+        assert "resource_documentation" not in body

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 
-from mcp import MCPError
+import mcp
+from mcp import MCPError, StdioServerParameters
 from tests.conftest import User, token_for
 from tests.mcp_support import (
     assert_tool_schemas,
@@ -106,9 +107,8 @@ async def test_two_users_connected_at_once_see_only_their_own(
         )
         seen_a, seen_b = await asyncio.gather(a.call_tool("list_tasks"), b.call_tool("list_tasks"))
         bobs_id = data(seen_b)[0]["id"]
-        assert data(await a.call_tool("delete_task", {"task_id": bobs_id})) == {
-            "error": f"Task {bobs_id} not found"
-        }
+        refused = await a.call_tool("delete_task", {"task_id": bobs_id})
+        assert error_text(refused) == f"Task {bobs_id} not found"
     assert [t["title"] for t in data(seen_a)] == ["alice's"]
     assert [t["title"] for t in data(seen_b)] == ["bob's"]
     assert [t["title"] for t in (await _rest_titles(client, bob)).values()] == ["bob's"]
@@ -214,3 +214,28 @@ def test_a_token_that_expires_while_serving_stops_the_tools() -> None:
     expired = token_identity(Principal(id="u1", expires_at=int(time.time()) - 1))
     with pytest.raises(ToolError, match="TODOCHAT_TOKEN has expired"):
         expired(None)  # type: ignore[arg-type]
+
+
+async def test_without_database_url_it_refuses_in_one_line(cwd, user) -> None:
+    env = stdio_env("unused", user.token)
+    del env["DATABASE_URL"]
+    code, out, err = await _run_cli(env, cwd)
+    assert code == 1
+    assert out == b""
+    [line] = err.decode().splitlines()
+    assert line.startswith("todochat mcp: DATABASE_URL is not set")
+    assert "--default-database" in line
+    assert list(cwd.iterdir()) == []  # no database, no data/ folder
+
+
+async def test_told_to_it_uses_the_default_database_in_the_working_directory(cwd, user) -> None:
+    command, *args = todochat_command()
+    env = stdio_env("unused", user.token)
+    del env["DATABASE_URL"]
+    params = StdioServerParameters(
+        command=command, args=[*args, "mcp", "--default-database"], env=env, cwd=cwd
+    )
+    async with mcp.Client(params) as client:
+        added = data(await client.call_tool("add_task", {"title": "Local"}))
+    assert added["status"] == "created"
+    assert (cwd / "data" / "todochat.db").is_file()

@@ -31,6 +31,17 @@ PUBLIC = {
     # OAuth protected-resource metadata: MCP clients read it before they have a token.
     ("GET", "/.well-known/oauth-protected-resource/mcp"),
     ("GET", "/.well-known/oauth-protected-resource"),
+    # The authorization server of /mcp (stand-alone set-up): the endpoints a client uses to get
+    # a token cannot ask for one. Their attacks are in tests/oauth/test_oauth_server.py.
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/authorize"),
+    ("POST", "/authorize"),
+    ("POST", "/token"),
+    ("POST", "/register"),
+    ("POST", "/revoke"),
+    ("GET", "/oauth/sign-in"),
+    ("POST", "/oauth/sign-in"),
+    ("GET", "/oauth/sign-in.css"),
     # Prometheus scrapes without a token; operators restrict it by network or METRICS_ENABLED
     # (decision D28). Its labels carry no user data (test_observability).
     ("GET", "/metrics"),

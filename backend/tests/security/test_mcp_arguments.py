@@ -53,13 +53,19 @@ async def test_mcp_argument_errors_are_in_the_apis_words(live, rest) -> None:
         for tool, arguments, expected in REFUSED_CALLS:
             result = await client.call_tool(tool, arguments)
             assert_our_words(error_text(result), expected)
-        # Checked by the tool itself, with the same schemas as REST: an error the model reads.
+        # The limits of the REST API's schemas, stated in the tool's input schema too.
         for title, expected in (
             ("x" * 201, "title: String should have at most 200 characters"),
+            ("x" * 10_000, "title: String should have at most 200 characters"),
+            ("", "title: String should have at least 1 character"),
             ("   ", "title: String should have at least 1 character"),
         ):
-            result = data(await client.call_tool("add_task", {"title": title}))
-            assert_our_words(result["error"], expected)
+            result = await client.call_tool("add_task", {"title": title})
+            assert_our_words(error_text(result), expected)
+        result = await client.call_tool("add_task", {"title": "t", "description": "d" * 1001})
+        assert_our_words(
+            error_text(result), "description: String should have at most 1000 characters"
+        )
         assert await tasks_of(rest, user) == []
         # Control: a well-formed call works.
         assert data(await client.call_tool("add_task", {"title": "ok"}))["status"] == "created"
@@ -131,6 +137,14 @@ async def _result(
     return result
 
 
+def _refusal(result: dict[str, Any]) -> str:
+    """A tool error as the wire carries it: `isError`, one text block, no structured content."""
+    assert result["isError"] is True and "structuredContent" not in result, result
+    [block] = result["content"]
+    text: str = block["text"]
+    return text
+
+
 @pytest.mark.parametrize(
     "bad", ["\\u0000", "\\u001b", "\\u009b"], ids=["nul", "escape", "c1-control"]
 )
@@ -138,9 +152,9 @@ async def test_mcp_text_arguments_with_bad_characters_are_refused(live, rest, ba
     user = User()
     refused = "must not contain control characters or unpaired surrogates"
     result = await _result(rest, user, "add_task", f'{{"title": "milk{bad}"}}')
-    assert result["structuredContent"] == {"error": f"title: {refused}"}
+    assert _refusal(result) == f"title: {refused}"
     result = await _result(rest, user, "add_task", f'{{"title": "m", "description": "{bad}"}}')
-    assert result["structuredContent"] == {"error": f"description: {refused}"}
+    assert _refusal(result) == f"description: {refused}"
     assert await tasks_of(rest, user) == []
     # Control: clean text is stored, and then cannot be renamed to bad text either.
     result = await _result(rest, user, "add_task", '{"title": "milk"}')
@@ -150,7 +164,7 @@ async def test_mcp_text_arguments_with_bad_characters_are_refused(live, rest, ba
     )
     assert result["structuredContent"]["status"] == "updated"
     result = await _result(rest, user, "update_task", f'{{"task_id": {task_id}, "title": "{bad}"}}')
-    assert result["structuredContent"] == {"error": f"title: {refused}"}
+    assert _refusal(result) == f"title: {refused}"
     assert [t["title"] for t in await tasks_of(rest, user)] == ["x"]
 
 

@@ -119,6 +119,23 @@ def _tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
     return "Not done: the tool failed because of an error on our side."
 
 
+# Keywords OpenAI's strict function schemas do not take for strings (a request naming them is
+# refused); the descriptions say the limits, and the tool checks them on every call (A2).
+_STRICT_UNSUPPORTED = ("minLength", "maxLength", "pattern")
+
+
+def _drop_string_limits(schema: Any) -> None:
+    if isinstance(schema, dict):
+        if schema.get("type") == "string":
+            for keyword in _STRICT_UNSUPPORTED:
+                schema.pop(keyword, None)
+        for value in schema.values():
+            _drop_string_limits(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _drop_string_limits(value)
+
+
 class InProcessMCPServer(AgentsMCPServer):
     def __init__(self, server: MCPServer) -> None:
         super().__init__(
@@ -156,6 +173,8 @@ class InProcessMCPServer(AgentsMCPServer):
         )
         if not all(isinstance(t, FunctionTool) for t in tools):
             raise RuntimeError("MCP tools must convert to function tools")
+        for function_tool in tools:
+            _drop_string_limits(cast(FunctionTool, function_tool).params_json_schema)
         return tools
 
     async def call_tool(
@@ -197,7 +216,9 @@ class InProcessMCPServer(AgentsMCPServer):
                     "tool failed",
                     extra={"operation": f"tool.{tool_name}", "error_type": type(cause).__name__},
                 )
-            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+            # {"error": ...}: what the agent has always read, and what the chat stores.
+            text = json.dumps({"error": str(exc)})
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
         if not isinstance(result, CallToolResult):
             raise RuntimeError(f"tool {tool_name} asked for input; in-process calls cannot")
         return result

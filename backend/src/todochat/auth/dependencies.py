@@ -8,7 +8,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from todochat.auth.tokens import Principal, TokenVerifier
-from todochat.errors import Forbidden, NotAuthenticated
+from todochat.errors import Forbidden, InvalidToken, NotAuthenticated
 from todochat.logs import bind
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from sign-in or from Better Auth.")
@@ -27,6 +27,10 @@ async def authenticated(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated()
     principal = await verifier.verify(credentials.credentials)
+    if principal.grant_id is not None:
+        # An OAuth access token is for /mcp, its audience, and can be revoked there; here it
+        # is a token for another audience.
+        raise InvalidToken()
     request.state.user_id = principal.id
     bind(user_id=principal.id)
     return principal

@@ -33,6 +33,13 @@ class Principal:
     id: str
     email: str | None = None
     expires_at: int | None = None
+    # The token's `aud`, and for an OAuth access token of this service the grant it belongs to.
+    audiences: tuple[str, ...] = ()
+    grant_id: str | None = None
+
+
+# The claim naming the OAuth grant (oauth/service.py) of an access token this service issued.
+GRANT_CLAIM = "todochat_grant"
 
 
 def issue_token(*, settings: Settings, user_id: str, email: str) -> tuple[str, int]:
@@ -162,8 +169,15 @@ class TokenVerifier:
             raise InvalidToken()
         email = claims.get("email")
         exp = claims.get("exp")
+        aud = claims.get("aud")
+        listed = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        audiences = tuple(a for a in listed if isinstance(a, str))
+        # Only our own secret makes a grant claim ours: another issuer's tokens never carry one.
+        grant = claims.get(GRANT_CLAIM) if alg == "HS256" else None
         return Principal(
             id=sub,
             email=email if isinstance(email, str) else None,
             expires_at=exp if isinstance(exp, int) else None,
+            audiences=audiences,
+            grant_id=grant if isinstance(grant, str) else None,
         )

@@ -47,9 +47,11 @@ class Completed:
 
 @dataclass(frozen=True)
 class Failed:
-    """A streamed turn that failed after it began: what the JSON turn's error would say."""
+    """A streamed turn that failed after it began: what the JSON turn's error would say, and
+    whether a retry can help (not after a configuration error, M1)."""
 
     detail: str
+    retry: bool = True
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,7 @@ async def _stream(
     try:
         response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
     except AppError as exc:
-        queue.put_nowait(Failed(exc.detail))
+        queue.put_nowait(Failed(exc.detail, retry=not isinstance(exc, ModelMisconfigured)))
     except Exception as exc:
         # What the JSON turn's 500 would be; the type and place are logged, never shown.
         log.error(

@@ -237,7 +237,7 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             elif isinstance(event, Failed):
                 if opened:
                     yield ThreadItemRemovedEvent(item_id=reply_id)
-                yield ErrorEvent(code="custom", message=event.detail, allow_retry=True)
+                yield ErrorEvent(code="custom", message=event.detail, allow_retry=event.retry)
 
     async def _sse(self, events: AsyncIterator[ThreadStreamEvent]) -> AsyncGenerator[bytes, None]:
         """Events as Server-Sent Events, with a comment line while the model thinks quietly."""

@@ -135,17 +135,12 @@ async def resume_turn(
         != message_id
     ):
         raise ConversationMovedOn()
-    rows = await repository.recent_messages(
+    return await _turn_before(
         session,
         user_id=user_id,
         conversation_id=conversation_id,
-        limit=history_limit,
-        before_id=message_id,
-    )
-    return TurnStart(
-        conversation_id=conversation_id,
         message_id=message_id,
-        history=[MessageRead.model_validate(row) for row in rows],
+        history_limit=history_limit,
     )
 
 
@@ -182,17 +177,12 @@ async def retry_turn(
         message_id=message_id,
         and_later=True,
     )
-    rows = await repository.recent_messages(
+    return await _turn_before(
         session,
         user_id=user_id,
         conversation_id=conversation_id,
-        limit=history_limit,
-        before_id=message_id,
-    )
-    return TurnStart(
-        conversation_id=conversation_id,
         message_id=message_id,
-        history=[MessageRead.model_validate(row) for row in rows],
+        history_limit=history_limit,
     )
 
 
@@ -250,6 +240,29 @@ async def _claim(
         return
     await _owned(session, user_id=user_id, conversation_id=conversation_id)
     raise ConversationBusy()
+
+
+async def _turn_before(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    conversation_id: int,
+    message_id: int,
+    history_limit: int,
+) -> TurnStart:
+    """The turn that answers a stored user message, with the history that preceded it."""
+    rows = await repository.recent_messages(
+        session,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        limit=history_limit,
+        before_id=message_id,
+    )
+    return TurnStart(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        history=[MessageRead.model_validate(row) for row in rows],
+    )
 
 
 async def renew_turn(

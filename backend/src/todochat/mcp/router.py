@@ -33,7 +33,7 @@ from todochat.config import Settings
 from todochat.db import Database
 from todochat.errors import InvalidToken, NotAuthenticated
 from todochat.logs import bind
-from todochat.mcp.auth import BearerTokenVerifier
+from todochat.mcp.auth import BearerTokenVerifier, GrantCheck
 from todochat.mcp.server import create_mcp_server, identity_from_access_token
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import error_response
@@ -92,9 +92,10 @@ class HttpMCP:
         token_verifier: TokenVerifier,
         settings: Settings,
         limiter: RateLimiter,
+        grant_is_live: GrantCheck | None = None,
     ):
         self.settings = settings
-        self.verifier = BearerTokenVerifier(token_verifier)
+        self.verifier = BearerTokenVerifier(token_verifier, grant_is_live=grant_is_live)
         self.security = TransportSecurityMiddleware(transport_security(settings))
         self.server: MCPServer = create_mcp_server(
             database=database,
@@ -136,16 +137,16 @@ class HttpMCP:
 
     def resource_metadata(self, request: Request) -> ProtectedResourceMetadata:
         base = self.base_url(request)
-        issuer = self.settings.jwt_issuer
-        # Better Auth (the usual issuer) names itself by URL; our own sign-in issues the rest.
-        authority = issuer if issuer and issuer.startswith(("http://", "https://")) else base
+        # An outside issuer (Better Auth names itself by URL) is the authorization server;
+        # otherwise this service is (todochat.oauth).
+        authority = self.settings.external_issuer or base
         return ProtectedResourceMetadata.model_validate(
             {
                 "resource": base + MCP_PATH,
                 "authorization_servers": [authority],
                 "bearer_methods_supported": ["header"],
                 "resource_name": "todochat task tools",
-                "resource_documentation": base + "/docs" if self.settings.docs_enabled else None,
+                "resource_documentation": base + "/docs" if self.settings.docs_on else None,
             }
         )
 
@@ -184,7 +185,9 @@ class HttpMCP:
             return
         scheme, _, token = header.partition(" ")
         access = (
-            await self.verifier.verify_token(token.strip()) if scheme.lower() == "bearer" else None
+            await self.verifier.verify_for(token.strip(), self.base_url(request) + MCP_PATH)
+            if scheme.lower() == "bearer"
+            else None
         )
         if access is None:
             await self._unauthorized(request, InvalidToken())(scope, receive, send)
@@ -233,7 +236,7 @@ async def _metadata(request: Request) -> Response:
     return Response(json.dumps(body), media_type="application/json")
 
 
-class _Route(Route):
+class NamedRoute(Route):
     """Names itself in the scope, as FastAPI does for its own routes, for the access log."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -247,9 +250,9 @@ def mcp_routes() -> list[BaseRoute]:
     """
     metadata = cors_middleware(_metadata, ["GET", "OPTIONS"])
     return [
-        _Route(MCP_PATH, endpoint=_Endpoint(), name="mcp", include_in_schema=False),
+        NamedRoute(MCP_PATH, endpoint=_Endpoint(), name="mcp", include_in_schema=False),
         *(
-            _Route(path, endpoint=metadata, methods=["GET", "OPTIONS"], include_in_schema=False)
+            NamedRoute(path, endpoint=metadata, methods=["GET", "OPTIONS"], include_in_schema=False)
             for path in (METADATA_PATH + MCP_PATH, METADATA_PATH)
         ),
     ]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -32,10 +32,26 @@ from todochat.errors import DatabaseUnavailable
 from todochat.idempotency import service as idempotency
 from todochat.idempotency.service import IdempotencyKey
 from todochat.logs import bind
+from todochat.mcp.schemas import (
+    ListedTask,
+    TaskCompleted,
+    TaskCreated,
+    TaskDeleted,
+    TaskList,
+    TaskUpdated,
+)
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import describe, problems
 from todochat.tasks import service as task_service
-from todochat.tasks.schemas import PAGE_DEFAULT, TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from todochat.tasks.schemas import (
+    PAGE_DEFAULT,
+    Description,
+    TaskCreate,
+    TaskRead,
+    TaskStatus,
+    TaskUpdate,
+    Title,
+)
 from todochat.tasks.service import TaskNotFound
 
 # The in-process agent passes the authenticated user in the request's `_meta` under this key.
@@ -103,22 +119,17 @@ def _user_of(ctx: Context, identity: Identity) -> str:
     return user_id
 
 
+T = TypeVar("T")
+
+
 class LimitReached(ToolError):
     """A call refused by a rate limit: nothing was done."""
-
-
-def _summary(task: TaskRead, status: str) -> dict[str, Any]:
-    return {"task_id": task.id, "status": status, "title": task.title}
 
 
 def _in_our_words(exc: ValidationError) -> str:
     """What the REST API would say ("title: String should have at most 200 characters"), never
     pydantic's own text, which names internal models and links its versioned documentation."""
     return "; ".join(describe(p) for p in problems(exc.errors()))
-
-
-def _invalid(exc: ValidationError) -> dict[str, Any]:
-    return {"error": _in_our_words(exc)}
 
 
 # Strict: "3", 3.0 and true are not task ids, as in the REST API's bodies.
@@ -159,12 +170,17 @@ class TaskToolServer(MCPServer):
                 raise ToolError("; ".join(f"{key}: {_EXTRA_FORBIDDEN}" for key in unknown))
         try:
             return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise  # a crash inside a tool stays a crash, its text on the server
         except ToolError as exc:
-            # The SDK's refusal of the arguments (a crash inside a tool stays a crash).
-            if isinstance(exc.__cause__, ValidationError) and not isinstance(
-                exc, UnexpectedToolError
-            ):
-                raise ToolError(_in_our_words(exc.__cause__)) from exc.__cause__
+            cause = exc.__cause__
+            # The SDK's refusal of the arguments, in the API's words.
+            if isinstance(cause, ValidationError):
+                raise ToolError(_in_our_words(cause)) from cause
+            # A tool's own refusal ("Task 7 not found"), without the SDK's "Error executing
+            # tool complete_task: " before it. The chain stays: the agent reads causes.
+            if isinstance(cause, ToolError):
+                raise type(cause)(str(cause)) from cause
             raise
 
 
@@ -216,25 +232,25 @@ def create_mcp_server(
                 f"Try again in {verdict.reset_in_s} seconds."
             )
 
-    async def guarded(call: Any) -> dict[str, Any]:
+    async def guarded(call: Awaitable[T]) -> T:
+        """A failure the caller can act on becomes a tool error (`isError`) in our words."""
         try:
-            result: dict[str, Any] = await call
-            return result
+            return await call
         except TaskNotFound as exc:
-            return {"error": exc.detail}
+            raise ToolError(exc.detail) from exc
         except ValidationError as exc:
-            return _invalid(exc)
+            raise ToolError(_in_our_words(exc)) from exc
         except DatabaseUnavailable as exc:
             raise ToolError(exc.detail) from exc
 
     @tool()
     async def add_task(
         ctx: Context,
-        title: Annotated[str, Field(description="Short title, 1-200 characters.")],
+        title: Annotated[Title, Field(description="Short title, 1-200 characters.")],
         description: Annotated[
-            str | None, Field(description="Optional details, up to 1000 characters.")
+            Description | None, Field(description="Optional details, up to 1000 characters.")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> TaskCreated:
         """Create a new task on the user's todo list.
 
         Use when the user asks to add, create or remember something.
@@ -249,7 +265,7 @@ def create_mcp_server(
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
 
-        async def run() -> dict[str, Any]:
+        async def run() -> TaskCreated:
             data = TaskCreate(title=title, description=description)
             await admit_write(user_id)
             task = await idempotency.run_once(
@@ -261,7 +277,7 @@ def create_mcp_server(
                 result_type=TaskRead,
                 status_code=201,
             )
-            return _summary(task, "created")
+            return TaskCreated(task_id=task.id, status="created", title=task.title)
 
         return await guarded(run())
 
@@ -272,7 +288,7 @@ def create_mcp_server(
             Literal["all", "pending", "completed"],
             Field(description="Which tasks: all, pending (not done) or completed."),
         ] = "all",
-    ) -> CallToolResult:
+    ) -> Annotated[CallToolResult, TaskList]:
         """List the user's tasks, newest first.
 
         Use to show tasks, and before acting on a task the user names by its title.
@@ -281,82 +297,77 @@ def create_mcp_server(
             status: "all" (default), "pending" or "completed".
 
         Returns:
-            A list of {"id": int, "title": str, "description": str | null, "completed": bool},
-            the newest ones only when the list is long: then the answer also has "more": true
-            and a "note" saying how many are shown. To act on an older task, ask the user for
-            its number.
+            {"result": [{"id": int, "title": str, "description": str | null,
+            "completed": bool}, ...]}, the newest ones only when the list is long: then the
+            answer also has "more": true and a "note" saying how many are shown. To act on an
+            older task, ask the user for its number.
         """
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
-        try:
-            page = await database.run(
+        page = await guarded(
+            database.run(
                 task_service.list_tasks,
                 user_id=user_id,
                 status=TaskStatus(status),
                 limit=PAGE_DEFAULT,
             )
-        except DatabaseUnavailable as exc:
-            raise ToolError(exc.detail) from exc
+        )
         rows = [
-            {"id": t.id, "title": t.title, "description": t.description, "completed": t.completed}
+            ListedTask(id=t.id, title=t.title, description=t.description, completed=t.completed)
             for t in page.tasks
         ]
-        if page.next_cursor is None:
-            # One JSON text block (also "[]" when empty) for clients that read text only.
-            return CallToolResult(
-                content=[TextContent(type="text", text=json.dumps(rows))],
-                structured_content={"result": rows},
-            )
-        more: dict[str, Any] = {
-            "result": rows,
-            "more": True,
-            "note": f"Only the newest {len(rows)} tasks are listed; the user has more.",
-        }
+        answer = TaskList(result=rows)
+        if page.next_cursor is not None:
+            answer["more"] = True
+            answer["note"] = f"Only the newest {len(rows)} tasks are listed; the user has more."
+        # The text is the bare list (also "[]" when empty) for clients that read text only,
+        # unless it was cut: then the note must reach them too.
+        text = json.dumps(rows if page.next_cursor is None else answer)
         return CallToolResult(
-            content=[TextContent(type="text", text=json.dumps(more))], structured_content=more
+            content=[TextContent(type="text", text=text)], structured_content=dict(answer)
         )
 
     @tool()
-    async def complete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
+    async def complete_task(ctx: Context, task_id: TaskIdArg) -> TaskCompleted:
         """Mark one task as completed.
 
         Args:
             task_id: The id of the task, as shown by list_tasks.
 
         Returns:
-            {"task_id": int, "status": "completed", "title": str}, or
-            {"error": "Task <id> not found"} when the user has no such task.
+            {"task_id": int, "status": "completed", "title": str}. When the user has no such
+            task, the call fails with "Task <id> not found".
         """
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
 
-        async def run() -> dict[str, Any]:
+        async def run() -> TaskCompleted:
             await admit_write(user_id)
             task = await database.run(
                 task_service.set_completed, user_id=user_id, task_id=task_id, completed=True
             )
-            return _summary(task, "completed")
+            return TaskCompleted(task_id=task.id, status="completed", title=task.title)
 
         return await guarded(run())
 
     @tool(annotations=ToolAnnotations(destructiveHint=True))
-    async def delete_task(ctx: Context, task_id: TaskIdArg) -> dict[str, Any]:
+    async def delete_task(ctx: Context, task_id: TaskIdArg) -> TaskDeleted:
         """Delete one task permanently.
 
         Args:
             task_id: The id of the task, as shown by list_tasks.
 
         Returns:
-            {"task_id": int, "status": "deleted", "title": str}, or
-            {"error": "Task <id> not found"} when the user has no such task.
+            {"task_id": int, "status": "deleted", "title": str}. When the user has no such
+            task, the call fails with "Task <id> not found".
         """
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
 
-        async def run() -> dict[str, Any]:
+        async def run() -> TaskDeleted:
             await admit_write(user_id)
             task = await database.run(task_service.delete_task, user_id=user_id, task_id=task_id)
-            return _summary(task, "deleted")
+            return TaskDeleted(task_id=task.id, status="deleted", title=task.title)
 
         return await guarded(run())
 
@@ -364,11 +375,14 @@ def create_mcp_server(
     async def update_task(
         ctx: Context,
         task_id: TaskIdArg,
-        title: Annotated[str | None, Field(description="New title, if changing it.")] = None,
-        description: Annotated[
-            str | None, Field(description="New description, if changing it.")
+        title: Annotated[
+            Title | None, Field(description="New title, 1-200 characters, if changing it.")
         ] = None,
-    ) -> dict[str, Any]:
+        description: Annotated[
+            Description | None,
+            Field(description="New description, up to 1000 characters, if changing it."),
+        ] = None,
+    ) -> TaskUpdated:
         """Change a task's title and/or description.
 
         Args:
@@ -377,26 +391,26 @@ def create_mcp_server(
             description: The new description; omit to keep it, "" to clear it.
 
         Returns:
-            {"task_id": int, "status": "updated", "title": str}, or
-            {"error": "Task <id> not found"} when the user has no such task.
+            {"task_id": int, "status": "updated", "title": str}. When the user has no such
+            task, the call fails with "Task <id> not found".
         """
         user_id = _user_of(ctx, identity)
         await admit_call(user_id)
+        changes: dict[str, Any] = {}
+        if title is not None:
+            changes["title"] = title
+        if description is not None:
+            changes["description"] = description
+        if not changes:
+            raise ToolError("Nothing to change: give a new title or description")
 
-        async def run() -> dict[str, Any]:
-            changes: dict[str, Any] = {}
-            if title is not None:
-                changes["title"] = title
-            if description is not None:
-                changes["description"] = description
-            if not changes:
-                return {"error": "Nothing to change: give a new title or description"}
+        async def run() -> TaskUpdated:
             data = TaskUpdate(**changes)
             await admit_write(user_id)
             task = await database.run(
                 task_service.update_task, user_id=user_id, task_id=task_id, data=data
             )
-            return _summary(task, "updated")
+            return TaskUpdated(task_id=task.id, status="updated", title=task.title)
 
         return await guarded(run())
 

@@ -48,7 +48,10 @@ def token_identity(principal: Principal) -> Identity:
 async def verify_token(settings: Settings, token: str) -> Principal:
     verifier = TokenVerifier(settings)
     try:
-        return await verifier.verify(token)
+        principal = await verifier.verify(token)
+        if principal.grant_id is not None:
+            raise InvalidToken()  # an OAuth access token is for /mcp over HTTP only
+        return principal
     except InvalidToken:
         raise StartupError(
             f"{TOKEN_ENV} is not a valid token for this server: it has expired, is malformed, "
