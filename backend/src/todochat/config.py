@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # text), for servers that reject `null` and lists of parts (llama.cpp, sglang).
     openai_string_content: bool = False
     agent_max_turns: int = Field(default=10, ge=1)
+    # The Runner's per-step gathers without a task for what finishes at once (P14,
+    # agent/eager_gather.py); off runs the SDK exactly as installed.
+    agent_eager_gather: bool = True
     # Tool calls one chat turn may run, across its steps and within one step (issue 11).
     agent_max_tool_calls: int = Field(default=20, ge=1)
     chat_turn_timeout_s: float = Field(default=90, gt=0)

@@ -21,7 +21,14 @@ def _counting_tasks(loop: asyncio.AbstractEventLoop) -> list[str]:
     return names
 
 
-async def test_the_agent_offers_the_sdks_tool_list_without_a_task_per_tool(app, user) -> None:
+async def test_the_agent_offers_the_sdks_tool_list_without_a_task_per_tool(
+    app, user, monkeypatch
+) -> None:
+    import agents.agent
+    from agents.util import _asyncio_tasks
+
+    # The SDK's own gather (the service replaces it with agent/eager_gather.py, P14).
+    monkeypatch.setattr(agents.agent, "gather_with_cancel", _asyncio_tasks.gather_with_cancel)
     agent = app.state.agent_runtime.agent
     context = RunContextWrapper(context=TurnContext(user_id=user.id))
     loop = asyncio.get_running_loop()
