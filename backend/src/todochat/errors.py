@@ -10,12 +10,20 @@ class AppError(Exception):
     # A chat turn that failed after its conversation existed names it, so the client goes on
     # in the same conversation instead of starting a new one (set by chat/service.py).
     conversation_id: int | None = None
+    # What a failed chat turn's tools already did, in words (set by chat/service.py): the
+    # answer says it beside `detail`, which stays the contract's sentence.
+    done: str | None = None
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
         self.detail = detail or self.detail
         if headers is not None:
             self.headers = headers
         super().__init__(self.detail)
+
+    @property
+    def told(self) -> str:
+        """Everything the answer says, as one text (a stream's error, a stored reply)."""
+        return f"{self.detail} {self.done}" if self.done else self.detail
 
 
 class NotAuthenticated(AppError):

@@ -188,6 +188,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.detail,
             {**budget, **(exc.headers or {})} or None,
             conversation_id=exc.conversation_id,
+            done=exc.done,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -24,6 +24,8 @@ class ErrorBody(BaseModel):
     errors: list[FieldProblem] | None = None
     # A chat turn that failed after its conversation was created or found: where to go on.
     conversation_id: int | None = None
+    # ...and what its tools had already done by then, in words.
+    done: str | None = None
 
     model_config = {"json_schema_extra": {"examples": [{"detail": "Task 7 not found"}]}}
 
@@ -121,11 +123,12 @@ def error_response(
     *,
     errors: list[FieldProblem] | None = None,
     conversation_id: int | None = None,
+    done: str | None = None,
 ) -> JSONResponse:
     """The one way an error is answered: `{"detail": ...}` (and `errors` for invalid input,
-    `conversation_id` for a failed chat turn). A response is also an ASGI app, so middleware
-    answers with it too."""
-    body = ErrorBody(detail=detail, errors=errors, conversation_id=conversation_id).model_dump(
-        exclude_none=True
-    )
+    `conversation_id` and `done` for a failed chat turn). A response is also an ASGI app, so
+    middleware answers with it too."""
+    body = ErrorBody(
+        detail=detail, errors=errors, conversation_id=conversation_id, done=done
+    ).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers=headers)

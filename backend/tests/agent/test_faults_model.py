@@ -103,11 +103,11 @@ async def test_a_turn_cut_half_way_keeps_what_was_done_and_a_retry_finishes_it(
         tasks = (await c.get(user.url("/tasks"), headers=user.headers)).json()
         assert [t["title"] for t in tasks] == ["Buy bread"]
         conversation_id = await _only_conversation(c, user)
-        failed_reply = (
-            f"{MODEL_DOWN} Here is what I did: added 'Buy bread' (task #{tasks[0]['id']})."
-        )
+        done = f"Here is what I did: added 'Buy bread' (task #{tasks[0]['id']})."
+        failed_reply = f"{MODEL_DOWN} {done}"
         assert r.status_code == 503
-        assert r.json() == {"detail": failed_reply, "conversation_id": conversation_id}
+        # The contract's sentence, where to go on, and what the tool did.
+        assert r.json() == {"detail": MODEL_DOWN, "conversation_id": conversation_id, "done": done}
         messages = await _conversation(c, user, conversation_id)
         assert [m["role"] for m in messages] == ["user", "assistant"]
         (partial,) = messages[1]["tool_calls"]
@@ -163,14 +163,14 @@ async def test_the_whole_turn_has_a_ceiling(database_url, upstream) -> None:
             r = await c.post(
                 user.url("/chat"), json={"message": "add water plants"}, headers=user.headers
             )
-            assert r.status_code == 503 and r.json()["detail"].startswith(MODEL_DOWN)
+            assert r.status_code == 503 and r.json()["detail"] == MODEL_DOWN
             # Without the ceiling this turn would succeed (every call is under its timeout).
             assert time.monotonic() - started >= 1.2
             tasks = (await c.get(user.url("/tasks"), headers=user.headers)).json()
             assert [t["title"] for t in tasks] == ["add water plants"]
             messages = await _conversation(c, user, await _only_conversation(c, user))
-            assert messages[-1]["content"] == r.json()["detail"]
-            assert "added 'add water plants'" in messages[-1]["content"]
+            assert messages[-1]["content"] == f"{r.json()['detail']} {r.json()['done']}"
+            assert "added 'add water plants'" in r.json()["done"]
             assert messages[-1]["tool_calls"][0]["result"]["task_id"] == tasks[0]["id"]
     finally:
         upstream.behaviour.script.clear()

@@ -215,8 +215,10 @@ async def test_failure_after_a_tool_ran_keeps_what_the_tool_did(openai_app, upst
         messages = await _messages(c, user, await _only_conversation(c, user))
         assert messages[1]["role"] == "assistant"
         # The answer and the stored reply both say what was done before the failure.
-        assert f"added 'Renew passport' (task #{task['id']})" in r.json()["detail"]
-        assert messages[1]["content"] == r.json()["detail"]
+        assert (
+            r.json()["done"] == f"Here is what I did: added 'Renew passport' (task #{task['id']})."
+        )
+        assert messages[1]["content"] == f"{r.json()['detail']} {r.json()['done']}"
         [call] = messages[1]["tool_calls"]
         assert call["name"] == "add_task" and call["result"]["task_id"] == task["id"]
 

@@ -96,7 +96,11 @@ class Turn:
                 "retry_after": r.headers.get("retry-after"),
                 "conversation_id": answer.get("conversation_id"),
                 "response": answer.get("response"),
-                "detail": answer.get("detail"),
+                # All the error says: the contract's sentence, then what the tools did.
+                "detail": " ".join(t for t in (answer.get("detail"), answer.get("done")) if t)
+                or None,
+                "sentence": answer.get("detail"),
+                "done": answer.get("done"),
                 "tool_calls": answer.get("tool_calls", []),
             }
         assert self.reader is not None
@@ -187,6 +191,9 @@ async def test_a_server_that_rejects_null_and_part_lists_works_with_string_conte
     _failed(outcome, turn.door, 503)
     assert outcome["detail"].startswith(ModelUnavailable.detail)
     assert "added 'Buy milk'" in outcome["detail"]
+    if turn.door == "json":
+        # The contract's 503 body: exactly its sentence in `detail`.
+        assert outcome["sentence"] == ModelUnavailable.detail
 
     # With it, the same server takes every step, and a later turn that resends the history.
     upstream.behaviour.requests.clear()
@@ -386,6 +393,9 @@ async def test_a_tools_effect_behind_a_configuration_error_is_told_and_kept(
     [task] = await _tasks(app_url, user)
     told = f"Here is what I did: added 'Renew visa' (task #{task['id']})."
     assert outcome["detail"] == f"{ModelMisconfigured.detail} {told}"
+    if turn.door == "json":
+        # `detail` is the fixed sentence; what the tools did is `done`, beside it.
+        assert (outcome["sentence"], outcome["done"]) == (ModelMisconfigured.detail, told)
     stored = await _messages(app_url, user, outcome["conversation_id"])
     assert stored[1]["content"] == outcome["detail"]
     assert stored[1]["tool_calls"][0]["result"]["task_id"] == task["id"]

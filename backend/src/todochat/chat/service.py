@@ -195,7 +195,7 @@ async def _complete(
             except ModelFailure as failure:
                 error = _model_error(failure.failure, failure.tool_calls)
                 _log_model_failure(failure.failure, len(failure.tool_calls))
-                await ledger.fail(turn, failure.tool_calls, reply=error.detail)
+                await ledger.fail(turn, failure.tool_calls, reply=error.told)
                 raise error from failure
             response = ChatResponse(
                 conversation_id=turn.conversation_id,
@@ -229,15 +229,14 @@ async def _complete(
 
 def _model_error(failure: UpstreamFailure, tool_calls: list[ToolCall]) -> AppError:
     """The answer to a failed model upstream (M1): 503 with the upstream's wait when it is
-    temporary, 502 when the service is misconfigured; either says what the tools did."""
+    temporary, 502 when the service is misconfigured; either says what the tools did, beside
+    the contract's sentence."""
     error: AppError
     if failure.temporary:
         error = ModelUnavailable(headers={"Retry-After": str(failure.retry_after_s)})
     else:
         error = ModelMisconfigured()
-    done = account(tool_calls)
-    if done:
-        error.detail = f"{error.detail} {done}"
+    error.done = account(tool_calls) or None
     return error
 
 
@@ -269,7 +268,7 @@ async def _stream(
     try:
         response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
     except AppError as exc:
-        queue.put_nowait(Failed(exc.detail, retry=not isinstance(exc, ModelMisconfigured)))
+        queue.put_nowait(Failed(exc.told, retry=not isinstance(exc, ModelMisconfigured)))
     except Exception as exc:
         # What the JSON turn's 500 would be; the type and place are logged, never shown.
         log.error(
