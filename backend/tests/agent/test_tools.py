@@ -7,7 +7,7 @@ from typing import Any
 
 from agents import Agent, RunContextWrapper, function_tool
 
-from todochat.agent.runner import TurnContext
+from todochat.agent.turn import TurnContext
 
 
 def _counting_tasks(loop: asyncio.AbstractEventLoop) -> list[str]:

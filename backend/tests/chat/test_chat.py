@@ -177,7 +177,7 @@ async def test_offline_model_streams_through_the_same_runner_and_tools(app, clie
     from agents import Runner
     from openai.types.responses import ResponseTextDeltaEvent
 
-    from todochat.agent.runner import TurnContext
+    from todochat.agent.turn import TurnContext
 
     runtime = app.state.agent_runtime
     result = Runner.run_streamed(
@@ -205,7 +205,7 @@ async def test_every_model_step_sees_the_history_as_the_runner_would_send_it(app
     from agents import Runner
 
     from todochat.agent.offline import OfflineModel
-    from todochat.agent.runner import TurnContext
+    from todochat.agent.turn import TurnContext
 
     class Recording(OfflineModel):
         def __init__(self) -> None:

@@ -9,64 +9,37 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from agents import (
-    Agent,
-    MaxTurnsExceeded,
-    Model,
-    ModelResponse,
-    ModelSettings,
-    RunConfig,
-    RunContextWrapper,
-    RunHooks,
-    Runner,
-    Tool,
-    ToolsToFinalOutputResult,
-    TResponseInputItem,
-)
+from agents import Agent, MaxTurnsExceeded, Model, ModelSettings, RunConfig, Runner
 from agents.exceptions import AgentsException, ModelBehaviorError, ModelTimeoutError
-from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.models.openai_provider import OpenAIProvider
-from agents.run_config import (
-    CallModelData,
-    ModelInputData,
-    ToolErrorFormatterArgs,
-    ToolExecutionConfig,
-)
+from agents.run_config import ToolExecutionConfig
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent
-from agents.tool import FunctionToolResult
-from agents.tool_context import ToolContext
 from mcp.server import MCPServer
 from openai import DefaultAioHttpClient
 
 from todochat.agent import eager_gather
-from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
+from todochat.agent.events import EventSink, StepStarted, TextDelta
+from todochat.agent.hooks import TurnHooks, report_item, tool_error_in_our_words
 from todochat.agent.instructions import INSTRUCTIONS
-from todochat.agent.items import (
-    history_as_input,
-    is_tool_error,
-    tool_arguments,
-    tool_call,
-    unknown_tool_message,
-)
+from todochat.agent.items import history_as_input
 from todochat.agent.offline import OfflineModel
 from todochat.agent.openai_client import AgentOpenAI
 from todochat.agent.tools import FixedToolsAgent, InProcessMCPServer
-from todochat.agent.turn_limits import (
-    REFUSED_KEY,
-    CappedModel,
-    TurnLimits,
-    empty_reply,
-    limited_reply,
+from todochat.agent.turn import (
+    ModelFailure,
+    TurnContext,
+    TurnResult,
+    stop_when_limited,
+    with_history,
 )
-from todochat.agent.upstream import UpstreamFailure, UpstreamState, classify, probe
+from todochat.agent.turn_limits import CappedModel, TurnLimits, empty_reply
+from todochat.agent.upstream import UpstreamState, classify, probe
 from todochat.config import Settings
-from todochat.conversations.schemas import MessageRead, ToolCall
+from todochat.conversations.schemas import MessageRead
 from todochat.errors import DatabaseUnavailable
 from todochat.logs import request_id_var
 from todochat.metrics import Metrics
@@ -88,191 +61,6 @@ _MODEL_FAILURES = (
     TimeoutError,
     AgentsException,
 )
-
-
-class ModelFailure(Exception):
-    """The model upstream failed or timed out (`failure` says how, agent/upstream.py);
-    `tool_calls` holds what the tools already did."""
-
-    def __init__(self, failure: UpstreamFailure, tool_calls: list[ToolCall]) -> None:
-        super().__init__(failure.kind)
-        self.failure = failure
-        self.tool_calls = tool_calls
-
-
-@dataclass
-class TurnContext:
-    """Run context. `user_id` comes from the authenticated request and is never shown to the
-    model; `history` is, in front of each step's input (see `with_history`)."""
-
-    user_id: str
-    history: list[TResponseInputItem] = field(default_factory=list)
-    limits: TurnLimits = field(default_factory=lambda: TurnLimits(max_calls=20))
-    # Set for a turn sent with an Idempotency-Key: tool calls that create things are keyed by
-    # it, so a resumed turn replays them instead of acting twice.
-    effect_scope: str | None = None
-    effect_counts: dict[str, int] = field(default_factory=dict)
-    request_id: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    # Set by the tools' failure handler when a tool could not reach the database (tools.py).
-    database_outage: bool = False
-    model_ms: float = 0.0
-    tool_ms: float = 0.0
-    model_calls: int = 0
-    call_order: dict[str, int] = field(default_factory=dict)
-    # Each call the model asked for, by call id: (name, arguments as sent), for the calls the
-    # Runner does not run (an unknown tool name), which are stored all the same.
-    requested: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _llm_started: float = 0.0
-    _tool_started: dict[str, float] = field(default_factory=dict)
-
-    def ordered_tool_calls(self) -> list[ToolCall]:
-        last = len(self.call_order)
-        return sorted(self.tool_calls, key=lambda c: self.call_order.get(c.id, last))
-
-    def limited_reply(self) -> str:
-        return limited_reply(self.ordered_tool_calls(), self.limits)
-
-
-def stop_when_limited(
-    context: RunContextWrapper[TurnContext], results: list[FunctionToolResult]
-) -> ToolsToFinalOutputResult:
-    """After a step whose calls hit a limit, the turn ends with the runtime's own account of
-    what was done (see agent/turn_limits.py); otherwise the model takes the next step."""
-    turn = context.context
-    if turn.limits.reached:
-        return ToolsToFinalOutputResult(is_final_output=True, final_output=turn.limited_reply())
-    return ToolsToFinalOutputResult(is_final_output=False)
-
-
-@dataclass(frozen=True)
-class TurnResult:
-    """A finished turn: the reply, the tool calls in the model's order, and where time went."""
-
-    reply: str
-    tool_calls: list[ToolCall]
-    model_ms: float
-    tool_ms: float
-    model_calls: int
-
-
-def with_history(data: CallModelData[TurnContext]) -> ModelInputData:
-    """The model input of one step: the stored history, then what the Runner holds.
-
-    The history is not given to the Runner as input because the Runner re-walks its whole input
-    on every step (deep-converting it twice, normalising, copying) and deep-copies it once per
-    turn, a cost per stored item that a long conversation paid on every step. Stored items are
-    already plain input dicts, what that work would produce, so the model gets the same list.
-    Every step gets the same item objects, not copies: the models only read their input.
-    """
-    history = data.context.history if data.context is not None else []
-    if not history:
-        return data.model_data
-    return ModelInputData(
-        input=[*history, *data.model_data.input], instructions=data.model_data.instructions
-    )
-
-
-class _TurnHooks(RunHooks[TurnContext]):
-    """Records each tool call with its result (paired by call id) and the time spent."""
-
-    def __init__(self, metrics: Metrics | None) -> None:
-        self.metrics = metrics
-
-    async def on_llm_start(
-        self, context: RunContextWrapper[TurnContext], agent: Any, *_: Any
-    ) -> None:
-        context.context._llm_started = time.perf_counter()
-
-    async def on_llm_end(
-        self, context: RunContextWrapper[TurnContext], agent: Any, response: ModelResponse
-    ) -> None:
-        turn = context.context
-        elapsed_ms = (time.perf_counter() - turn._llm_started) * 1000
-        turn.model_ms += elapsed_ms
-        turn.model_calls += 1
-        if self.metrics is not None:
-            self.metrics.model_latency.observe(elapsed_ms / 1000)
-        log.info(
-            "model call",
-            extra={
-                "operation": "agent.model",
-                "duration_ms": round(elapsed_ms, 2),
-                "outcome": "ok",
-                "step": turn.model_calls,
-            },
-        )
-        # Tools of one step may run concurrently; answers list them in the model's order.
-        for item in response.output:
-            call_id = getattr(item, "call_id", None)
-            if isinstance(call_id, str):
-                turn.call_order.setdefault(call_id, len(turn.call_order))
-                name, arguments = getattr(item, "name", None), getattr(item, "arguments", None)
-                if isinstance(name, str):
-                    raw = arguments if isinstance(arguments, str) else ""
-                    turn.requested[call_id] = (name, raw)
-
-    async def on_tool_start(
-        self, context: RunContextWrapper[TurnContext], agent: Any, tool: Tool
-    ) -> None:
-        if isinstance(context, ToolContext):
-            context.context._tool_started[context.tool_call_id] = time.perf_counter()
-
-    async def on_tool_end(
-        self, context: RunContextWrapper[TurnContext], agent: Any, tool: Tool, result: object
-    ) -> None:
-        if not isinstance(context, ToolContext):
-            return
-        turn = context.context
-        started = turn._tool_started.pop(context.tool_call_id, time.perf_counter())
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        turn.tool_ms += elapsed_ms
-        call = tool_call(
-            call_id=context.tool_call_id,
-            name=context.tool_name,
-            arguments_json=context.tool_arguments,
-            output=result,
-        )
-        turn.tool_calls.append(call)
-        outcome = "ok"
-        if isinstance(call.result, dict) and REFUSED_KEY in call.result:
-            outcome = "refused"
-            turn.limits.refused += 1
-        elif is_tool_error(call):
-            outcome = "error"
-        if self.metrics is not None:
-            self.metrics.tool_calls.labels(context.tool_name, outcome).inc()
-            self.metrics.tool_latency.labels(context.tool_name).observe(elapsed_ms / 1000)
-        log.info(
-            "tool call",
-            extra={
-                "operation": f"agent.tool.{context.tool_name}",
-                "duration_ms": round(elapsed_ms, 2),
-                "outcome": outcome,
-            },
-        )
-
-
-def _tool_error_in_our_words(
-    args: ToolErrorFormatterArgs[TurnContext], tool_names: list[str]
-) -> str | None:
-    """A call of a tool that does not exist goes back to the model as a tool error it can
-    correct (not a failed turn), and is stored with the turn like any other call."""
-    if args.kind != "tool_not_found":
-        return None
-    message = unknown_tool_message(args.tool_name, tool_names)
-    turn = args.run_context.context
-    _, arguments = turn.requested.get(args.call_id, (args.tool_name, ""))
-    turn.tool_calls.append(
-        tool_call(
-            call_id=args.call_id, name=args.tool_name, arguments_json=arguments, output=message
-        )
-    )
-    log.warning(
-        "model called a tool that does not exist",
-        extra={"operation": "agent.tool.unknown", "outcome": "error"},
-    )
-    return message
 
 
 def build_model(settings: Settings) -> tuple[Model, AgentOpenAI | None]:
@@ -330,11 +118,11 @@ class AgentRuntime:
             tool_execution=ToolExecutionConfig(max_function_tool_concurrency=1),
             call_model_input_filter=with_history,
             tool_not_found_behavior="return_error_to_model",
-            tool_error_formatter=lambda args: _tool_error_in_our_words(
+            tool_error_formatter=lambda args: tool_error_in_our_words(
                 args, [tool.name for tool in self.agent.tools]
             ),
         )
-        self.hooks = _TurnHooks(metrics)
+        self.hooks = TurnHooks(metrics)
         # Turns that run on after their request answered (streamed turns); see `detach`.
         self._detached: set[asyncio.Task[None]] = set()
         # The model upstream's last known state, for /health (agent/upstream.py).
@@ -494,28 +282,8 @@ class AgentRuntime:
                     elif data.type == "response.output_text.delta":
                         on_event(TextDelta(text_id=data.item_id, delta=data.delta))
                 elif isinstance(event, RunItemStreamEvent):
-                    _report_item(event, context, on_event)
+                    report_item(event, context, on_event)
         finally:
             # A time-out or a failure here must not leave the run going on without us.
             streamed.cancel()
         return streamed.final_output
-
-
-def _report_item(event: RunItemStreamEvent, context: TurnContext, on_event: EventSink) -> None:
-    item = event.item
-    if event.name == "tool_called" and isinstance(item, ToolCallItem):
-        raw = item.raw_item
-        call_id = getattr(raw, "call_id", None)
-        name = getattr(raw, "name", None)
-        if isinstance(call_id, str) and isinstance(name, str):
-            arguments = tool_arguments(getattr(raw, "arguments", None))
-            on_event(ToolStarted(call_id=call_id, name=name, arguments=arguments))
-    elif event.name == "tool_output" and isinstance(item, ToolCallOutputItem):
-        call_id = getattr(item.raw_item, "call_id", None)
-        if isinstance(item.raw_item, dict):
-            call_id = item.raw_item.get("call_id")
-        # The hooks recorded the finished call (decoded once) before the item was emitted.
-        for call in context.tool_calls:
-            if call.id == call_id:
-                on_event(ToolFinished(call=call))
-                break

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from todochat.agent.events import EventSink, StepStarted, TextDelta, ToolFinished, ToolStarted
-from todochat.agent.runner import AgentRuntime, ModelFailure
+from todochat.agent.runner import AgentRuntime
+from todochat.agent.turn import ModelFailure
 from todochat.agent.turn_limits import account
 from todochat.agent.upstream import UpstreamFailure
 from todochat.chat.ledger import Admission, KeyedLedger, OpenTurn, Replay, TurnLedger
