@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+import uvicorn
 from fakes.openai_upstream import FakeUpstream
 from fastapi import FastAPI
 
@@ -151,6 +153,39 @@ class RunningApp:
         )
 
 
+def openai_settings(database_url: str, base_url: str, **overrides: Any) -> Settings:
+    """`make_settings` for the OpenAI path against an OpenAI-compatible server at `base_url`
+    (the fake upstream, usually)."""
+    values: dict[str, Any] = {
+        "model_provider": "openai",
+        "openai_api_key": "sk-test-not-a-real-key",
+        "openai_base_url": base_url,
+        "openai_model": "fake-model",
+    }
+    return make_settings(database_url, **{**values, **overrides})
+
+
+@asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[str]:
+    """The app behind a real uvicorn on 127.0.0.1, in this event loop; yields its base URL."""
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(300):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.02)
+        assert server.started, "uvicorn did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
 async def start_app(settings: Settings) -> RunningApp:
     return await RunningApp(create_app(settings)).start()
 
@@ -224,6 +259,16 @@ def upstream(fake_upstream: FakeUpstream) -> Iterator[FakeUpstream]:
     leftover = list(behaviour.script)
     behaviour.__init__()  # type: ignore[misc]
     assert not leftover, f"scripted model moves never used: {leftover}"
+
+
+@pytest.fixture(scope="module")
+async def openai_url(database_url: str, fake_upstream: FakeUpstream) -> AsyncIterator[str]:
+    """The app on the OpenAI path against the shared fake upstream, behind uvicorn; a quick
+    keep-alive so streams show it."""
+    async with served(
+        openai_settings(database_url, fake_upstream.base_url, chat_stream_heartbeat_s=0.2)
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

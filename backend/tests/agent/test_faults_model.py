@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fakes.openai_upstream import FakeUpstream, drop, fail, stall, text, tool_call
 
-from tests.conftest import RunningApp, User, make_settings, start_app
+from tests.conftest import RunningApp, User, make_settings, openai_settings, start_app
 from tests.faults import LogCapture
 
 API_KEY = "sk-test-upstream-key-must-never-be-logged"
@@ -20,12 +20,10 @@ MODEL_DOWN = "I'm having trouble processing your request right now. Please try a
 
 @pytest.fixture(scope="module")
 async def model_app(database_url: str, fake_upstream: FakeUpstream) -> AsyncIterator[RunningApp]:
-    settings = make_settings(
+    settings = openai_settings(
         database_url,
-        model_provider="openai",
+        fake_upstream.base_url,
         openai_api_key=API_KEY,
-        openai_base_url=fake_upstream.base_url,
-        openai_model="fake-model",
         openai_timeout_s=1.0,
         chat_turn_timeout_s=3.0,
     )

@@ -14,18 +14,15 @@ from collections.abc import AsyncIterator
 import pytest
 from fakes.openai_upstream import FakeUpstream, failure, text, tool_call, tool_calls
 
-from tests.conftest import RunningApp, User, make_settings, start_app
+from tests.conftest import RunningApp, User, make_settings, openai_settings, start_app
 
 
 @pytest.fixture
 async def openai_app(upstream: FakeUpstream, database_url: str) -> AsyncIterator[RunningApp]:
     running = await start_app(
-        make_settings(
+        openai_settings(
             database_url,
-            model_provider="openai",
-            openai_api_key="sk-test-not-a-real-key",
-            openai_base_url=upstream.base_url,
-            openai_model="fake-model",
+            upstream.base_url,
             openai_timeout_s=1.0,
         )
     )

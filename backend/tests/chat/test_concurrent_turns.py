@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fakes.openai_upstream import FakeUpstream
 
-from tests.conftest import RunningApp, User, make_settings, start_app
+from tests.conftest import RunningApp, User, make_settings, openai_settings, start_app
 from todochat.chat.ledger import KeyedLedger, OpenTurn, TurnLedger
 from todochat.chat.schemas import ChatRequest, ChatResponse
 from todochat.conversations import service as conversations
@@ -26,15 +26,7 @@ from todochat.idempotency.service import IdempotencyKey
 @pytest.fixture
 async def slow_app(upstream: FakeUpstream, database_url: str) -> AsyncIterator[RunningApp]:
     upstream.behaviour.delay_s = 0.6  # two model calls a turn: 1.2 s in flight
-    running = await start_app(
-        make_settings(
-            database_url,
-            model_provider="openai",
-            openai_api_key="sk-test-not-a-real-key",
-            openai_base_url=upstream.base_url,
-            openai_model="fake-model",
-        )
-    )
+    running = await start_app(openai_settings(database_url, upstream.base_url))
     yield running
     await running.stop()
 

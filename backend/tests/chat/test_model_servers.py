@@ -26,8 +26,8 @@ from fakes.openai_upstream import (
     tool_call,
 )
 
-from tests.chat.conftest import Reader, served
-from tests.conftest import User, make_settings
+from tests.chat.conftest import Reader
+from tests.conftest import User, openai_settings, served
 from tests.faults import LogCapture
 from todochat.agent.items import BAD_ARGUMENTS_MESSAGE
 from todochat.config import Settings
@@ -39,12 +39,10 @@ DOORS = ["json", "stream"]
 
 
 def _settings(database_url: str, base_url: str, **overrides: Any) -> Settings:
-    return make_settings(
+    return openai_settings(
         database_url,
-        model_provider="openai",
+        base_url,
         openai_api_key=API_KEY,
-        openai_base_url=base_url,
-        openai_model="fake-model",
         openai_timeout_s=2.0,
         chat_turn_timeout_s=5.0,
         **overrides,

@@ -13,28 +13,14 @@ import httpx
 import pytest
 from fakes.openai_upstream import FakeUpstream, fail, text, tool_call
 
-from tests.chat.conftest import Reader, served
-from tests.conftest import User, make_settings
+from tests.chat.conftest import Reader
+from tests.conftest import User, make_settings, served
 from todochat.errors import ModelUnavailable
 
 
 @pytest.fixture(scope="module")
 async def offline_url(database_url: str) -> AsyncIterator[str]:
     async with served(make_settings(database_url)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def openai_url(database_url: str, fake_upstream: FakeUpstream) -> AsyncIterator[str]:
-    settings = make_settings(
-        database_url,
-        model_provider="openai",
-        openai_api_key="sk-test",
-        openai_base_url=fake_upstream.base_url,
-        openai_model="fake-model",
-        chat_stream_heartbeat_s=0.2,
-    )
-    async with served(settings) as url:
         yield url
 
 

@@ -24,8 +24,7 @@ from chatkit.types import (
 )
 from pydantic import BaseModel, TypeAdapter
 
-from tests.chat.conftest import served
-from tests.conftest import User, make_settings
+from tests.conftest import User, make_settings, served
 
 EVENT = TypeAdapter[ThreadStreamEvent](ThreadStreamEvent)
 ITEMS = TypeAdapter(Page[ThreadItem])

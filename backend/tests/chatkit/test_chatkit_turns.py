@@ -5,10 +5,8 @@ keeps itself alive, a client that leaves loses nothing, and the chat route's rat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from chatkit.types import (
     ErrorEvent,
     ItemsListParams,
@@ -22,24 +20,9 @@ from chatkit.types import (
 )
 from fakes.openai_upstream import FakeUpstream, fail, text, tool_call
 
-from tests.chat.conftest import served
 from tests.chatkit.conftest import EVENT, ITEMS, THREADS, ChatKit, reply_text, said
-from tests.conftest import User, make_settings
+from tests.conftest import User, make_settings, openai_settings, served
 from todochat.errors import ModelMisconfigured, ModelUnavailable
-
-
-@pytest.fixture(scope="module")
-async def openai_url(database_url: str, fake_upstream: FakeUpstream) -> AsyncIterator[str]:
-    settings = make_settings(
-        database_url,
-        model_provider="openai",
-        openai_api_key="sk-test",
-        openai_base_url=fake_upstream.base_url,
-        openai_model="fake-model",
-        chat_stream_heartbeat_s=0.2,
-    )
-    async with served(settings) as url:
-        yield url
 
 
 async def test_the_openai_path_streams_its_text_into_the_reply(
@@ -100,12 +83,9 @@ async def test_a_failure_mid_text_takes_the_partial_reply_back(
 ) -> None:
     """The turn times out while its text streams: the half-written reply goes, the error
     event says what the chat route says."""
-    settings = make_settings(
+    settings = openai_settings(
         database_url,
-        model_provider="openai",
-        openai_api_key="sk-test",
-        openai_base_url=fake_upstream.base_url,
-        openai_model="fake-model",
+        fake_upstream.base_url,
         chat_turn_timeout_s=0.6,
     )
     upstream.behaviour.token_gap_s = 0.2

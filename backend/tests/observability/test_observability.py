@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import TEST_SECRET, User, make_settings, start_app
+from tests.conftest import TEST_SECRET, User, make_settings, openai_settings, start_app
 from tests.faults import LogCapture
 
 PASSWORD = "correct-horse-battery-staple-42"
@@ -79,13 +79,10 @@ async def test_a_turn_over_openai_logs_its_model_calls_once_not_the_http_library
     upstream, database_url
 ) -> None:
     running = await start_app(
-        make_settings(
+        openai_settings(
             database_url,
+            upstream.base_url,
             log_level="INFO",
-            model_provider="openai",
-            openai_api_key="sk-test-not-a-real-key",
-            openai_base_url=upstream.base_url,
-            openai_model="fake-model",
         )
     )
     user = User()
