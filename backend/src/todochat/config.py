@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # The Runner's per-step gathers without a task for what finishes at once (P14,
     # agent/eager_gather.py); off runs the SDK exactly as installed.
     agent_eager_gather: bool = True
+    # Two pure functions of the Agents SDK replaced by faster ones giving the same results
+    # (P18, agent/sdk_fastpaths.py); off runs them as installed.
+    agent_sdk_fastpaths: bool = True
     # Tool calls one chat turn may run, across its steps and within one step (issue 11).
     agent_max_tool_calls: int = Field(default=20, ge=1)
     chat_turn_timeout_s: float = Field(default=90, gt=0)

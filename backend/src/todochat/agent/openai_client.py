@@ -19,16 +19,20 @@ output or any other content given as a list of text parts is sent as their joine
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+import pydantic
 from openai import AsyncOpenAI, AsyncStream
 from openai._base_client import make_request_options
-from openai._types import NOT_GIVEN
+from openai._types import NOT_GIVEN, ResponseT
 from openai._utils import is_given
 from openai.lib._chat_completion_resources import validate_response_format
 from openai.resources.chat import AsyncChat
 from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+if TYPE_CHECKING:
+    import httpx2
 
 _REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
@@ -86,11 +90,28 @@ class _Chat(AsyncChat):
 
 
 class AgentOpenAI(AsyncOpenAI):
-    """`AsyncOpenAI` with the fast `chat.completions.create` above."""
+    """`AsyncOpenAI` with the fast `chat.completions.create` above, and answers read with
+    pydantic's validator first."""
 
     def __init__(self, *, string_content: bool = False, **options: Any) -> None:
         super().__init__(**options)
         self.string_content = string_content
+
+    def _process_response_data(
+        self, *, data: object, cast_to: type[ResponseT], response: httpx2.Response
+    ) -> ResponseT:
+        # The client builds every answer, and every chunk of a streamed one, with
+        # `construct_type`, a pure-Python walk of the model's fields: 62 us a chunk, against 3 us
+        # for pydantic's compiled validator, which gives an equal model (P17). An answer the
+        # validator refuses (a server's own spelling of a field) is built as the client builds
+        # it, so nothing a server sends is read differently.
+        if cast_to is ChatCompletionChunk or cast_to is ChatCompletion:
+            model = cast(type[pydantic.BaseModel], cast_to)
+            try:
+                return cast(ResponseT, model.model_validate(data))
+            except pydantic.ValidationError:
+                pass
+        return super()._process_response_data(data=data, cast_to=cast_to, response=response)
 
     @cached_property
     def chat(self) -> AsyncChat:

@@ -21,7 +21,7 @@ from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent
 from mcp.server import MCPServer
 from openai import DefaultAioHttpClient
 
-from todochat.agent import eager_gather
+from todochat.agent import eager_gather, sdk_fastpaths
 from todochat.agent.events import EventSink, StepStarted, TextDelta
 from todochat.agent.hooks import TurnHooks, report_item, tool_error_in_our_words
 from todochat.agent.instructions import INSTRUCTIONS
@@ -93,6 +93,8 @@ class AgentRuntime:
         self.metrics = metrics
         if settings.agent_eager_gather:
             eager_gather.install()
+        if settings.agent_sdk_fastpaths:
+            sdk_fastpaths.install()
         self.tools = InProcessMCPServer(mcp_server)
         model, self._client = build_model(settings)
         # The MCP tools are converted once in `start` (see agent/tools.py), not on every step.

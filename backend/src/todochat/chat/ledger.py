@@ -111,6 +111,7 @@ class TurnLedger:
         # until the turn is finished, failed or let go.
         self.lease = TurnLease(owner=self.owner, lease_s=lease_s)
         self._conversation_id: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TurnLedger:
@@ -187,36 +188,52 @@ class TurnLedger:
                 )
 
     # --- the heartbeat -----------------------------------------------------------------------
+    # A timer, not a task sleeping in a loop: a turn is shorter than a beat, and a timer is
+    # cancelled in place, where a task costs a loop pass to start and another to be cancelled
+    # and awaited at the end of every turn (P16).
     def _hold(self, conversation_id: int) -> None:
         self._conversation_id = conversation_id
+        self._schedule_beat(conversation_id)
+
+    def _schedule_beat(self, conversation_id: int) -> None:
+        self._timer = asyncio.get_running_loop().call_later(
+            self.lease.lease_s / 4, self._start_beat, conversation_id
+        )
+
+    def _start_beat(self, conversation_id: int) -> None:
+        self._timer = None
         self._heartbeat = asyncio.create_task(self._beat(conversation_id))
 
     async def _let_go(self) -> None:
         self._conversation_id = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
             self._heartbeat = None
 
     async def _beat(self, conversation_id: int) -> None:
-        """Renew what the turn holds every quarter of the lease until the turn ends: a live
-        turn keeps it however long its model takes, a dead one loses it within the lease. A
-        renewal the database refuses now is tried again at the next beat; three missed in a
-        row let the lease run out, and then another turn may take over (a keyed turn's tool
-        calls are keyed, so nothing is done twice, and this turn's `finish` is refused)."""
-        while True:
-            await asyncio.sleep(self.lease.lease_s / 4)
-            try:
-                held = await self.db.run(self._renew, conversation_id=conversation_id)
-            except Exception as exc:
-                log.warning(
-                    "could not renew a chat turn's lease",
-                    extra={"operation": "chat.lease", "error_type": type(exc).__name__},
-                )
-                continue
-            if not held:
-                log.warning("a chat turn's lease was taken over", extra={"operation": "chat.lease"})
-                return
+        """Renew what the turn holds, then set the next beat, every quarter of the lease until
+        the turn ends: a live turn keeps it however long its model takes, a dead one loses it
+        within the lease. A renewal the database refuses now is tried again at the next beat;
+        three missed in a row let the lease run out, and then another turn may take over (a
+        keyed turn's tool calls are keyed, so nothing is done twice, and this turn's `finish`
+        is refused)."""
+        try:
+            held = await self.db.run(self._renew, conversation_id=conversation_id)
+        except Exception as exc:
+            log.warning(
+                "could not renew a chat turn's lease",
+                extra={"operation": "chat.lease", "error_type": type(exc).__name__},
+            )
+            held = True
+        if not held:
+            log.warning("a chat turn's lease was taken over", extra={"operation": "chat.lease"})
+        elif self._conversation_id == conversation_id:
+            self._schedule_beat(conversation_id)
+        self._heartbeat = None
 
     async def _renew(self, session: AsyncSession, *, conversation_id: int) -> bool:
         return await conversation_service.renew_turn(
