@@ -132,9 +132,9 @@ async def encode(turn: StreamedTurn) -> AsyncIterator[bytes]:
         elif isinstance(event, ToolFinished):
             chunks = encoder.tool_output(event)
         elif isinstance(event, Completed):
-            chunks = encoder.completed(event)
+            chunks = [*encoder.completed(event), DONE]
         else:
-            chunks = encoder.failed(event)
-        # One write per event: a step's chunks reach the client together.
+            chunks = [*encoder.failed(event), DONE]
+        # One write per event: a step's chunks reach the client together, and the last
+        # event's with the end of the stream.
         yield b"".join(chunks)
-    yield DONE
