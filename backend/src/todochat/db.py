@@ -355,8 +355,7 @@ class Database:
         )
 
     async def _run_once(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        session = self.sessionmaker()
-        try:
+        async with self.sessionmaker() as session:
             result = await work(session)
             try:
                 await session.commit()
@@ -364,16 +363,7 @@ class Database:
                 if _sqlstate(exc) in _SAFE_AT_COMMIT_SQLSTATES:
                     raise
                 raise CommitOutcomeUnknown("commit failed; outcome unknown") from exc
-        except BaseException:
-            # The session's own `async with` exit: closing shielded in a task of its own, so a
-            # cancellation cannot cut the rollback short.
-            await session.__aexit__(None, None, None)
-            raise
-        # After a commit nothing is left to roll back, and the close sends nothing: done in
-        # place, it saves the task (and the loop pass) that `async with` spends on every unit
-        # (P16).
-        await session.close()
-        return result
+            return result
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -53,8 +53,15 @@ def scrub(text: str) -> str:
 
 
 class _Formatter(JsonFormatter):  # type: ignore[misc]
+    """JSON lines; an exception a library logs (SQLAlchemy's pool, uvicorn) appears as its
+    type alone: no stack trace and no message, which can hold SQL or user data."""
+
     def formatException(self, ei: Any) -> str:
-        return scrub(str(super().formatException(ei)))
+        kind = ei[0] if ei and ei[0] is not None else None
+        return f"{kind.__module__}.{kind.__qualname__}" if kind is not None else ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return ""
 
 
 class RedactFilter(logging.Filter):

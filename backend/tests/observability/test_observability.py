@@ -236,3 +236,32 @@ async def test_start_up_freezes_long_lived_objects_and_turns_still_work(database
         await running.stop()
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_an_exception_a_library_logs_appears_as_its_type_alone() -> None:
+    """SQLAlchemy's pool logs a failed close with its traceback (`exc_info=True`): the app's
+    formatter keeps the exception's type and drops the stack trace and the message."""
+    import io
+    import json
+
+    from todochat.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    try:
+        configure_logging("INFO", stream=stream)
+        pool_log = logging.getLogger("sqlalchemy.pool.impl.AsyncAdaptedQueuePool")
+        try:
+            raise ValueError("SELECT secret FROM users WHERE email = 'ada@example.com'")
+        except ValueError:
+            pool_log.error("Exception closing connection %r", "<c>", exc_info=True, stack_info=True)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    line = next(entry for entry in lines if entry["message"].startswith("Exception closing"))
+    assert line["exc_info"] == "builtins.ValueError"
+    text = stream.getvalue()
+    for leak in ("Traceback", 'File "', "SELECT", "ada@example.com", "Stack (most recent"):
+        assert leak not in text
