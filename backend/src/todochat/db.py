@@ -355,7 +355,8 @@ class Database:
         )
 
     async def _run_once(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        async with self.sessionmaker() as session:
+        session = self.sessionmaker()
+        try:
             result = await work(session)
             try:
                 await session.commit()
@@ -363,7 +364,16 @@ class Database:
                 if _sqlstate(exc) in _SAFE_AT_COMMIT_SQLSTATES:
                     raise
                 raise CommitOutcomeUnknown("commit failed; outcome unknown") from exc
-            return result
+        except BaseException:
+            # What `async with session` does: the close shielded in a task of its own, so a
+            # cancellation cannot cut the rollback short.
+            await session.__aexit__(None, None, None)
+            raise
+        # The commit gave the connection back to the pool (a session holds none between
+        # transactions), so the close has nothing left to send and never waits: done in
+        # place, it saves the task and the loop pass `async with` spends on it (P16).
+        await session.close()
+        return result
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

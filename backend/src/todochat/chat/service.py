@@ -4,7 +4,7 @@ Three short units of work surround the model, none held while it thinks: (1) the
 stores the user's message (and claims the Idempotency-Key); (2) the agent runs, each tool
 call in its own unit of work; (3) the ledger stores the reply with its tool calls (and the
 key's answer). Any instance can serve any turn; nothing lives in memory between turns.
-How keyed turns are replayed, waited for and resumed is the ledger's business (ledger.py).
+How keyed turns are replayed, waited for and resumed is the ledger's business (chat/ledger/).
 
 `chat_turn` answers when the turn is over; `stream_turn` begins the turn the same way, then
 runs the rest as a task of its own and hands its events over as they happen. The task does not

@@ -3,7 +3,7 @@ the conversation's messages. Every read and write is the authenticated user's (t
 context's), through the conversations service, whose queries filter by owner.
 
 Items are written by the chat turn only (the ledger stores the user's message before the model
-starts and the reply at the end, chat/ledger.py); ChatKit's own item writes, which its default
+starts and the reply at the end, chat/ledger/); ChatKit's own item writes, which its default
 turn flow makes, are refused here, so a message can never be stored twice. Attachments are not
 offered.
 """
