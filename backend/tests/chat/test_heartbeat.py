@@ -102,3 +102,35 @@ async def test_a_stuck_renewal_is_cancelled_after_a_beat() -> None:
     started = asyncio.get_running_loop().time()
     await beat.stop()
     assert asyncio.get_running_loop().time() - started < 1
+
+
+async def test_a_stop_cancelled_meanwhile_leaves_no_renewal_running() -> None:
+    """The turn's task cancelled (shut-down) while its heartbeat waits for a renewal: the
+    renewal is cancelled with it, not left to commit after the turn gave its lease back."""
+    events: list[str] = []
+    started = asyncio.Event()
+
+    async def renew() -> bool:
+        started.set()
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            events.append("renewal cancelled")
+            raise
+        events.append("renewal finished")
+        return True
+
+    beat = Heartbeat(lease_s=4, renew=renew)
+    beat.start()
+    beat._timer.cancel()  # type: ignore[union-attr]
+    beat._beat()  # the timer's call, now
+    await started.wait()
+    stopping = asyncio.create_task(beat.stop())
+    await asyncio.sleep(0.01)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    assert events == ["renewal cancelled"]
+    await beat.stop()  # nothing left to wait for
+    await asyncio.sleep(0.6)
+    assert events == ["renewal cancelled"]

@@ -36,16 +36,21 @@ class Heartbeat:
     async def stop(self) -> None:
         """No renewal from now on. One under way is let finish, since a unit of work cut short
         by a cancellation leaves its connection to be closed mid-reply; it is cancelled only
-        when stuck for a beat."""
+        when stuck for a beat, or when the caller itself is cancelled meanwhile."""
         self._beating = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        renewal, self._renewal = self._renewal, None
-        if renewal is not None and not renewal.done():
-            await asyncio.wait((renewal,), timeout=self.interval_s)
+        renewal = self._renewal
+        if renewal is None:
+            return
+        try:
+            if not renewal.done():
+                await asyncio.wait((renewal,), timeout=self.interval_s)
+        finally:
             renewal.cancel()
             await asyncio.gather(renewal, return_exceptions=True)
+            self._renewal = None
 
     def _schedule(self) -> None:
         self._timer = asyncio.get_running_loop().call_later(self.interval_s, self._beat)
