@@ -306,7 +306,7 @@ async def test_connection_idle_for_long_is_pinged_and_a_busy_one_is_not(
     pg_url, monkeypatch
 ) -> None:
     """The ping's empty statement is seen on the wire by asyncpg's own query logger."""
-    import todochat.db
+    import todochat.db.engine
 
     running = await start_app(make_settings(pg_url, db_pool_size=1, db_max_overflow=0))
     engine = running.app.state.database.engine
@@ -319,7 +319,7 @@ async def test_connection_idle_for_long_is_pinged_and_a_busy_one_is_not(
             await conn.exec_driver_sql("SELECT 1")
         assert queries and ";" not in queries  # used a moment ago: no ping
         seen = len(queries)
-        monkeypatch.setattr(todochat.db, "PING_IF_IDLE_S", 0.0)
+        monkeypatch.setattr(todochat.db.engine, "PING_IF_IDLE_S", 0.0)
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 2")
         # The ping (an empty statement), then the unit of work.
@@ -334,7 +334,7 @@ async def test_a_silently_dropped_idle_connection_fails_its_ping_in_seconds(
     """The NAT/proxy case the idle ping exists for: the path drops every byte and closes
     nothing. The ping gives up after PING_TIMEOUT_S instead of waiting for TCP (minutes), and
     the request answers 503; once the path is back, so is the service."""
-    import todochat.db
+    import todochat.db.engine
 
     host_port = pg_url.split("@", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
@@ -349,14 +349,14 @@ async def test_a_silently_dropped_idle_connection_fails_its_ping_in_seconds(
             r = await c.post(user.url("/tasks"), json={"title": "Before"}, headers=user.headers)
             assert r.status_code == 201
             proxy.silent = True
-            monkeypatch.setattr(todochat.db, "PING_IF_IDLE_S", 0.0)
+            monkeypatch.setattr(todochat.db.engine, "PING_IF_IDLE_S", 0.0)
             started = time.monotonic()
             r = await c.post(user.url("/tasks"), json={"title": "During"}, headers=user.headers)
             elapsed = time.monotonic() - started
             assert r.status_code == 503
             assert r.json() == {"detail": DB_DOWN}
             # The ping's 2 s, then each retry's 1 s connect timeout: seconds, not minutes.
-            assert todochat.db.PING_TIMEOUT_S <= elapsed < 10
+            assert todochat.db.engine.PING_TIMEOUT_S <= elapsed < 10
             proxy.silent = False
             r = await c.post(user.url("/tasks"), json={"title": "After"}, headers=user.headers)
             assert r.status_code == 201

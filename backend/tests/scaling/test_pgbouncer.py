@@ -249,9 +249,9 @@ async def test_the_pools_ping_of_an_idle_connection_works_behind_pgbouncer(
     transaction_pooler: PgBouncer, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every checkout pings (as after 10 s idle), outside any transaction, through the pooler."""
-    import todochat.db
+    import todochat.db.engine
 
-    monkeypatch.setattr(todochat.db, "PING_IF_IDLE_S", 0.0)
+    monkeypatch.setattr(todochat.db.engine, "PING_IF_IDLE_S", 0.0)
     running = await _app_behind(transaction_pooler, pg_url, db_prepared_statements=False)
     opened: list[object] = []
     # A failed ping replaces every pooled connection: then the app would keep reconnecting.
