@@ -37,6 +37,14 @@ def _titles(message: str) -> list[str]:
         ("remind me to post the letter and to buy stamps", ["Post the letter", "Buy stamps"]),
         ("add:\n- milk\n- eggs\n- bread", ["Milk", "Eggs", "Bread"]),
         ("add milk & eggs & flour", ["Milk", "Eggs", "Flour"]),
+        (
+            "add a task to buy groceries and another to call mom",
+            ["Buy groceries", "Call mom"],
+        ),
+        (
+            "create a task to water the plants and one more task to feed the cat",
+            ["Water the plants", "Feed the cat"],
+        ),
     ],
 )
 def test_several_new_tasks_in_one_message(message: str, titles: list[str]) -> None:
@@ -51,6 +59,7 @@ def test_several_new_tasks_in_one_message(message: str, titles: list[str]) -> No
         ("add buy flour, sugar and eggs", "Buy flour, sugar and eggs"),  # one verb for all
         ("add Dentist, Tuesday at 3", "Dentist, Tuesday at 3"),  # a long part is no list item
         ("add milk. thanks", "Milk"),  # the second sentence is no request
+        ("add a task to buy milk and another brand of tea", "Buy milk and another brand of tea"),
     ],
 )
 def test_what_stays_one_task(message: str, title: str) -> None:

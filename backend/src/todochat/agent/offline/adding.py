@@ -72,6 +72,7 @@ COMMAND_HEAD = re.compile(
 
 
 _TOO_TAIL = re.compile(r"(?<!\s)\s++(?:too|as well)$", FLAGS)
+_ANOTHER = re.compile(r"(?:\band|,)\s++(?:another|one more)\b", FLAGS)
 _ONE_TASK_HEAD = re.compile(
     r"^(?:a|an|one|this|the)\s+(?:new\s+)?(?:task|todo|to-do|item|reminder|entry|note)\b", FLAGS
 )
@@ -82,7 +83,8 @@ def add_titles(rest: str, *, by_verbs: bool = False, noun_lists: bool = False) -
     with `by_verbs` when each part opens with a task verb ("buy X and call Y"), with
     `noun_lists` when it is a comma list of short names ("apples, pears and plums")."""
     plural = bool(_ADD_PLURAL.match(rest))
-    by_verbs = by_verbs and not _ONE_TASK_HEAD.match(rest)
+    # "a task to buy X and call Y" is one task, unless a second is named: "... and another to".
+    by_verbs = by_verbs and (not _ONE_TASK_HEAD.match(rest) or bool(_ANOTHER.search(rest)))
     rest = _ADD_LIST_HEAD.sub("", rest.strip())
     rest = _ADD_NOUN_HEAD.sub("", rest, count=1).strip()
     rest = _ADD_LIST_HEAD.sub("", rest)
@@ -144,7 +146,10 @@ def _quoted_items(text: str) -> tuple[list[str], str]:
 
 # What may stand between quoted titles: "'A' and also 'B' on my list, please".
 _JOINERS = re.compile(r"\b(?:and|also|plus|then|too|as well|please)\b|[\s,;&.!]", FLAGS)
-_TO_HEAD = re.compile(r"^to\s++", FLAGS)  # "buy a card and to wrap it"
+# "buy a card and to wrap it", "a task to buy milk and another (task) to call mom"
+_TO_HEAD = re.compile(
+    r"^(?:(?:another|one more)(?:\s++(?:one|task|todo|to-do|item|reminder))?\s++)?to\s++", FLAGS
+)
 _NOUN_LIST_WORDS = 4  # "apples, pears and plums": short names; longer parts are a sentence
 
 
