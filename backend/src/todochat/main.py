@@ -31,8 +31,9 @@ from todochat.errors import AppError
 from todochat.health.router import router as health_router
 from todochat.idempotency import service as idempotency_service
 from todochat.logs import configure_logging
+from todochat.mcp.identity import identity_from_meta
 from todochat.mcp.router import HttpMCP, mcp_routes
-from todochat.mcp.server import create_mcp_server, identity_from_meta
+from todochat.mcp.server import create_mcp_server
 from todochat.metrics import Metrics
 from todochat.middleware import (
     AccessLogMiddleware,

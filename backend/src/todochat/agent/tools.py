@@ -6,7 +6,7 @@ no subprocess, no handshake, no tool listing and no JSON-RPC round trip. The MCP
 the single definition of the tools: a call runs the registered tool through
 `MCPServer.call_tool`, with its own argument validation and result conversion, and with the
 request's `_meta` and `params` in the tool's context, where the tools read the user (see
-`todochat.mcp.server`). Measured under load, the in-memory `mcp.Client` round trip (client
+`todochat.mcp.identity`). Measured under load, the in-memory `mcp.Client` round trip (client
 session, dispatcher, server runner and its middleware, serialising the result and validating it
 again) cost about 7% of the server's CPU per turn.
 
@@ -40,7 +40,8 @@ from todochat.agent.items import BAD_ARGUMENTS_MESSAGE
 from todochat.agent.turn_limits import REFUSED_KEY
 from todochat.errors import DatabaseUnavailable
 from todochat.idempotency.service import effect_key
-from todochat.mcp.server import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY, LimitReached
+from todochat.mcp.identity import EFFECT_META_KEY, REQUEST_META_KEY, USER_META_KEY
+from todochat.mcp.tools import LimitReached
 
 log = logging.getLogger("todochat.agent")
 TContext = TypeVar("TContext")

@@ -34,7 +34,8 @@ from todochat.db import Database
 from todochat.errors import InvalidToken, NotAuthenticated
 from todochat.logs import bind
 from todochat.mcp.auth import BearerTokenVerifier, GrantCheck
-from todochat.mcp.server import create_mcp_server, identity_from_access_token
+from todochat.mcp.identity import identity_from_access_token
+from todochat.mcp.server import create_mcp_server
 from todochat.ratelimit import RateLimiter
 from todochat.schemas import error_response
 

@@ -1,143 +1,33 @@
-"""The five task tools, defined once and served to the agent (in-process), to `/mcp`
-(streamable HTTP) and to `todochat mcp` (stdio).
+"""The MCP server of the five task tools, one instance per transport: the agent (in-process),
+`/mcp` (streamable HTTP) and `todochat mcp` (stdio).
 
-Each tool is a thin adapter over `tasks.service`: its own short unit of work, owner-scoped.
-Every write spends one unit of its user's task-write budget (RATE_LIMIT_TASK_WRITES, the REST
-routes' budget), whoever calls: the chat agent or an outside client. Outside clients also spend
-RATE_LIMIT_MCP on every call. A refused call does nothing and says so as a tool error.
-The user is never a tool parameter. Where it comes from depends on the transport, and the
-`Identity` given to `create_mcp_server` decides which source is trusted: the agent's run
-context (in-process), the bearer token (HTTP) or the token given at start-up (stdio).
+`create_mcp_server` composes the parts: a `TaskToolServer`, the tools (tools.py) and the
+`Identity` that says whose tasks they act on (identity.py).
 """
 
 from __future__ import annotations
 
-import inspect
-import json
-from collections.abc import Awaitable, Callable
-from functools import partial
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any
 
 from mcp.server import MCPServer
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from todochat import __version__
 from todochat.config import Settings
 from todochat.db import Database
-from todochat.errors import DatabaseUnavailable
-from todochat.idempotency import service as idempotency
-from todochat.idempotency.service import IdempotencyKey
-from todochat.logs import bind
-from todochat.mcp.schemas import (
-    ListedTask,
-    TaskCompleted,
-    TaskCreated,
-    TaskDeleted,
-    TaskList,
-    TaskUpdated,
-)
+from todochat.mcp.identity import Identity
+from todochat.mcp.tools import add_task_tools, in_our_words
 from todochat.ratelimit import RateLimiter
-from todochat.schemas import describe, problems
-from todochat.tasks import service as task_service
-from todochat.tasks.schemas import (
-    PAGE_DEFAULT,
-    Description,
-    TaskCreate,
-    TaskRead,
-    TaskStatus,
-    TaskUpdate,
-    Title,
-)
-from todochat.tasks.service import TaskNotFound
-
-# The in-process agent passes the authenticated user in the request's `_meta` under this key.
-USER_META_KEY = "todochat/user_id"
-# ...the chat request's id, for the logs of the tool's own work...
-REQUEST_META_KEY = "todochat/request_id"
-# ...and, in a turn sent with an Idempotency-Key, a key for this one call: a resumed turn that
-# makes the same call again gets the first result instead of a second task. From another
-# client it only ever dedupes that client's own calls.
-EFFECT_META_KEY = "todochat/effect_key"
 
 SERVER_INSTRUCTIONS = (
     "Tools for managing the authenticated user's todo list. Every call acts on that user's own "
     "tasks only; ids of other users' tasks behave as if they did not exist."
 )
 
-Identity = Callable[[Context], str | None]
-"""Returns the authenticated user of a tool call, or None when there is none (it may also raise
-`ToolError` to say why)."""
-
-
-def identity_from_meta(ctx: Context) -> str | None:
-    """In-process only: the agent runtime puts the request's user into `_meta`."""
-    meta = ctx.request_context.meta or {}
-    value = meta.get(USER_META_KEY)
-    return value if isinstance(value, str) and value else None
-
-
-def identity_from_access_token(_ctx: Context) -> str | None:
-    """HTTP (`/mcp`): only the verified bearer token counts. `_meta` is written by the remote
-    client, so on this transport it is never read."""
-    token = get_access_token()
-    return token.subject if token is not None and token.subject else None
-
-
-def fixed_identity(user_id: str) -> Identity:
-    """stdio: one process serves one user, verified at start-up."""
-    return lambda _ctx: user_id
-
-
-def _meta_value(ctx: Context, name: str) -> str | None:
-    meta = ctx.request_context.meta or {}
-    value = meta.get(name)
-    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
-
-
-def _effect_key(ctx: Context, *, ttl_s: float) -> IdempotencyKey | None:
-    key = _meta_value(ctx, EFFECT_META_KEY)
-    # One transaction per call (`run_once`): no lease and no waiting, only the key's lifetime.
-    return IdempotencyKey(key=key, scope="tool add_task", ttl_s=ttl_s) if key else None
-
-
-def _user_of(ctx: Context, identity: Identity) -> str:
-    user_id = identity(ctx)
-    if user_id is None:
-        raise ToolError("Not authenticated")
-    request_id = _meta_value(ctx, REQUEST_META_KEY)
-    bind(user_id=user_id, **({"request_id": request_id} if request_id else {}))
-    # Clients that follow the original tool list may still send `user_id`; it must match.
-    params = ctx.request_context.params or {}
-    arguments = params.get("arguments") if isinstance(params, dict) else None
-    claimed = arguments.get("user_id") if isinstance(arguments, dict) else None
-    if claimed is not None and claimed != user_id:
-        raise ToolError("user_id does not match the authenticated user")
-    return user_id
-
-
-T = TypeVar("T")
-
-
-class LimitReached(ToolError):
-    """A call refused by a rate limit: nothing was done."""
-
-
-def _in_our_words(exc: ValidationError) -> str:
-    """What the REST API would say ("title: String should have at most 200 characters"), never
-    pydantic's own text, which names internal models and links its versioned documentation."""
-    return "; ".join(describe(p) for p in problems(exc.errors()))
-
-
-# Strict: "3", 3.0 and true are not task ids, as in the REST API's bodies.
-TaskIdArg = Annotated[
-    int, Field(strict=True, ge=1, le=2**31 - 1, description="The task's numeric id.")
-]
 # Arguments a tool takes without declaring them: `user_id` from clients of the original tool
-# list, checked against the authenticated user (`_user_of`).
+# list, checked against the authenticated user (`identity.user_of`).
 UNDECLARED_ARGUMENTS = frozenset({"user_id"})
 _EXTRA_FORBIDDEN = "Extra inputs are not permitted"
 
@@ -176,7 +66,7 @@ class TaskToolServer(MCPServer):
             cause = exc.__cause__
             # The SDK's refusal of the arguments, in the API's words.
             if isinstance(cause, ValidationError):
-                raise ToolError(_in_our_words(cause)) from cause
+                raise ToolError(in_our_words(cause)) from cause
             # A tool's own refusal ("Task 7 not found"), without the SDK's "Error executing
             # tool complete_task: " before it. The chain stays: the agent reads causes.
             if isinstance(cause, ToolError):
@@ -205,213 +95,12 @@ def create_mcp_server(
         log_level="WARNING",
         **server_options,
     )
-
-    def tool(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register a tool; its docstring, dedented, is the description the model reads."""
-
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
-
-        return register
-
-    async def admit_call(user_id: str) -> None:
-        if not count_calls:
-            return
-        verdict = await limiter.hit(scope="mcp", key=user_id)
-        if not verdict.allowed:
-            raise LimitReached(
-                "Not done: too many tool calls in a short time. "
-                f"Try again in {verdict.reset_in_s} seconds."
-            )
-
-    async def admit_write(user_id: str) -> None:
-        verdict = await limiter.hit(scope="task_write", key=user_id)
-        if not verdict.allowed:
-            raise LimitReached(
-                "Not done: too many changes to the task list in a short time. "
-                f"Try again in {verdict.reset_in_s} seconds."
-            )
-
-    async def guarded(call: Awaitable[T]) -> T:
-        """A failure the caller can act on becomes a tool error (`isError`) in our words."""
-        try:
-            return await call
-        except TaskNotFound as exc:
-            raise ToolError(exc.detail) from exc
-        except ValidationError as exc:
-            raise ToolError(_in_our_words(exc)) from exc
-        except DatabaseUnavailable as exc:
-            raise ToolError(exc.detail) from exc
-
-    @tool()
-    async def add_task(
-        ctx: Context,
-        title: Annotated[Title, Field(description="Short title, 1-200 characters.")],
-        description: Annotated[
-            Description | None, Field(description="Optional details, up to 1000 characters.")
-        ] = None,
-    ) -> TaskCreated:
-        """Create a new task on the user's todo list.
-
-        Use when the user asks to add, create or remember something.
-
-        Args:
-            title: What to do, as a short imperative phrase ("Buy groceries").
-            description: Optional longer details.
-
-        Returns:
-            {"task_id": int, "status": "created", "title": str}
-        """
-        user_id = _user_of(ctx, identity)
-        await admit_call(user_id)
-
-        async def run() -> TaskCreated:
-            data = TaskCreate(title=title, description=description)
-            await admit_write(user_id)
-            task = await idempotency.run_once(
-                database,
-                user_id=user_id,
-                key=_effect_key(ctx, ttl_s=settings.idempotency_ttl_s),
-                body=data,
-                act=partial(task_service.create_task, user_id=user_id, data=data),
-                result_type=TaskRead,
-                status_code=201,
-            )
-            return TaskCreated(task_id=task.id, status="created", title=task.title)
-
-        return await guarded(run())
-
-    @tool(annotations=ToolAnnotations(readOnlyHint=True))
-    async def list_tasks(
-        ctx: Context,
-        status: Annotated[
-            Literal["all", "pending", "completed"],
-            Field(description="Which tasks: all, pending (not done) or completed."),
-        ] = "all",
-    ) -> Annotated[CallToolResult, TaskList]:
-        """List the user's tasks, newest first.
-
-        Use to show tasks, and before acting on a task the user names by its title.
-
-        Args:
-            status: "all" (default), "pending" or "completed".
-
-        Returns:
-            {"result": [{"id": int, "title": str, "description": str | null,
-            "completed": bool}, ...]}, the newest ones only when the list is long: then the
-            answer also has "more": true and a "note" saying how many are shown. To act on an
-            older task, ask the user for its number.
-        """
-        user_id = _user_of(ctx, identity)
-        await admit_call(user_id)
-        page = await guarded(
-            database.run(
-                task_service.list_tasks,
-                user_id=user_id,
-                status=TaskStatus(status),
-                limit=PAGE_DEFAULT,
-            )
-        )
-        rows = [
-            ListedTask(id=t.id, title=t.title, description=t.description, completed=t.completed)
-            for t in page.tasks
-        ]
-        answer = TaskList(result=rows)
-        if page.next_cursor is not None:
-            answer["more"] = True
-            answer["note"] = f"Only the newest {len(rows)} tasks are listed; the user has more."
-        # The text is the bare list (also "[]" when empty) for clients that read text only,
-        # unless it was cut: then the note must reach them too.
-        text = json.dumps(rows if page.next_cursor is None else answer)
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=dict(answer)
-        )
-
-    @tool()
-    async def complete_task(ctx: Context, task_id: TaskIdArg) -> TaskCompleted:
-        """Mark one task as completed.
-
-        Args:
-            task_id: The id of the task, as shown by list_tasks.
-
-        Returns:
-            {"task_id": int, "status": "completed", "title": str}. When the user has no such
-            task, the call fails with "Task <id> not found".
-        """
-        user_id = _user_of(ctx, identity)
-        await admit_call(user_id)
-
-        async def run() -> TaskCompleted:
-            await admit_write(user_id)
-            task = await database.run(
-                task_service.set_completed, user_id=user_id, task_id=task_id, completed=True
-            )
-            return TaskCompleted(task_id=task.id, status="completed", title=task.title)
-
-        return await guarded(run())
-
-    @tool(annotations=ToolAnnotations(destructiveHint=True))
-    async def delete_task(ctx: Context, task_id: TaskIdArg) -> TaskDeleted:
-        """Delete one task permanently.
-
-        Args:
-            task_id: The id of the task, as shown by list_tasks.
-
-        Returns:
-            {"task_id": int, "status": "deleted", "title": str}. When the user has no such
-            task, the call fails with "Task <id> not found".
-        """
-        user_id = _user_of(ctx, identity)
-        await admit_call(user_id)
-
-        async def run() -> TaskDeleted:
-            await admit_write(user_id)
-            task = await database.run(task_service.delete_task, user_id=user_id, task_id=task_id)
-            return TaskDeleted(task_id=task.id, status="deleted", title=task.title)
-
-        return await guarded(run())
-
-    @tool()
-    async def update_task(
-        ctx: Context,
-        task_id: TaskIdArg,
-        title: Annotated[
-            Title | None, Field(description="New title, 1-200 characters, if changing it.")
-        ] = None,
-        description: Annotated[
-            Description | None,
-            Field(description="New description, up to 1000 characters, if changing it."),
-        ] = None,
-    ) -> TaskUpdated:
-        """Change a task's title and/or description.
-
-        Args:
-            task_id: The id of the task, as shown by list_tasks.
-            title: The new title; omit to keep the current one.
-            description: The new description; omit to keep it, "" to clear it.
-
-        Returns:
-            {"task_id": int, "status": "updated", "title": str}. When the user has no such
-            task, the call fails with "Task <id> not found".
-        """
-        user_id = _user_of(ctx, identity)
-        await admit_call(user_id)
-        changes: dict[str, Any] = {}
-        if title is not None:
-            changes["title"] = title
-        if description is not None:
-            changes["description"] = description
-        if not changes:
-            raise ToolError("Nothing to change: give a new title or description")
-
-        async def run() -> TaskUpdated:
-            data = TaskUpdate(**changes)
-            await admit_write(user_id)
-            task = await database.run(
-                task_service.update_task, user_id=user_id, task_id=task_id, data=data
-            )
-            return TaskUpdated(task_id=task.id, status="updated", title=task.title)
-
-        return await guarded(run())
-
+    add_task_tools(
+        server,
+        database=database,
+        identity=identity,
+        limiter=limiter,
+        count_calls=count_calls,
+        settings=settings,
+    )
     return server

@@ -18,7 +18,8 @@ from todochat.auth.tokens import Principal, TokenVerifier
 from todochat.config import Settings
 from todochat.db import Database, create_engine
 from todochat.errors import InvalidToken
-from todochat.mcp.server import Identity, create_mcp_server
+from todochat.mcp.identity import Identity
+from todochat.mcp.server import create_mcp_server
 from todochat.migrate import migrate
 from todochat.ratelimit import RateLimiter
 

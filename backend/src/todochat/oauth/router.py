@@ -31,8 +31,9 @@ from todochat.auth import service as auth_service
 from todochat.auth.schemas import SignIn
 from todochat.errors import InvalidCredentials
 from todochat.mcp.router import MCP_PATH, HttpMCP, NamedRoute
+from todochat.oauth.authorization import SIGN_IN_PATH
 from todochat.oauth.page import STYLESHEET, STYLESHEET_PATH, broken_link_page, sign_in_page
-from todochat.oauth.service import SIGN_IN_PATH, OAuthProvider
+from todochat.oauth.service import OAuthProvider
 from todochat.ratelimit import client_address
 from todochat.schemas import error_response
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from mcp.server.auth.provider import AuthorizationCode, RefreshToken
 from pydantic import BaseModel, ConfigDict
 
 
@@ -14,3 +15,11 @@ class PendingAuthorization(BaseModel):
     state: str | None
     scopes: list[str]
     resource: str
+
+
+class GrantCode(AuthorizationCode):
+    grant_id: str
+
+
+class GrantRefreshToken(RefreshToken):
+    grant_id: str
