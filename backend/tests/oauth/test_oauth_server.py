@@ -318,6 +318,43 @@ async def test_deny_and_wrong_password_issue_no_code(flow: Flow) -> None:
     assert "code" not in back.params
 
 
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+async def test_a_sign_in_sent_from_another_site_is_refused(flow: Flow, site: str) -> None:
+    """Login CSRF: another site's page posts the sign-in form (with the attacker's own pending
+    request and password, or a victim's). Browsers mark it in Fetch Metadata; it is refused,
+    and no code or denial goes back to the client."""
+    client_id = (await flow.register())["client_id"]
+    _, challenge = pkce()
+    request = await flow.sign_in_page(client_id, challenge)
+    for decision in ("allow", "deny"):
+        r = await flow.http.post(
+            "/oauth/sign-in",
+            data={
+                "request": request,
+                "email": flow.email,
+                "password": flow.password,
+                "decision": decision,
+            },
+            headers={"Sec-Fetch-Site": site, "Origin": "https://attacker.example"},
+        )
+        assert r.status_code == 403, r.text
+        assert "Sign in from this page" in r.text
+        assert "location" not in r.headers
+    # The same form from this page (as a browser marks it) goes through.
+    r = await flow.http.post(
+        "/oauth/sign-in",
+        data={
+            "request": request,
+            "email": flow.email,
+            "password": flow.password,
+            "decision": "allow",
+        },
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert r.status_code == 303
+    assert "code" in httpx.URL(r.headers["location"]).params
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [

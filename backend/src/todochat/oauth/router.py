@@ -152,6 +152,10 @@ def _revoke(provider: OAuthProvider) -> Handler:
     return revoke
 
 
+# Where a browser's sign-in may come from: this page, or the user's own typing ("none").
+_OWN_PAGE = frozenset({"same-origin", "none"})
+
+
 def _field(form: Any, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
@@ -184,6 +188,17 @@ async def _sign_in(request: Request) -> Response:
     ):
         return broken_link_page()
     decision = _field(form, "decision")
+    if request.headers.get("sec-fetch-site", "same-origin") not in _OWN_PAGE:
+        # Sent by another site's page (login CSRF: the victim signed in to the attacker's
+        # account, or a grant approved behind the user's back): browsers say so in Fetch
+        # Metadata; clients that send none (not browsers) are not refused.
+        return sign_in_page(
+            client_name=client.client_name or pending.client_id,
+            redirect_uri=pending.redirect_uri,
+            signed_request=signed,
+            problem="Sign in from this page.",
+            status=403,
+        )
     if decision == "deny":
         return RedirectResponse(provider.denied(pending), status_code=303, headers=_NO_STORE)
     email = _field(form, "email")
