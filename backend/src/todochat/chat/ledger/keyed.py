@@ -84,20 +84,18 @@ class KeyedLedger(TurnLedger):
 
     async def finish(self, turn: OpenTurn, response: ChatResponse) -> None:
         """Store the reply and the key's answer in one transaction."""
-        await self._stop_beating()
-        await self.db.run_resolving(
-            lambda session: self._store_answer(session, turn=turn, response=response),
-            self._answered,
+        await self._end(
+            lambda: self.db.run_resolving(
+                lambda session: self._store_answer(session, turn=turn, response=response),
+                self._answered,
+            )
         )
-        await self._let_go()
         self._record_id = None
 
     async def fail(
         self, turn: OpenTurn, tool_calls: list[ToolCall], *, reply: str = ModelUnavailable.detail
     ) -> None:
-        await self._stop_beating()
-        await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls, reply=reply)
-        await self._let_go()
+        await super().fail(turn, tool_calls, reply=reply)
         self._record_id = None
 
     async def abandon(self) -> None:

@@ -131,9 +131,7 @@ class TurnLedger:
 
     async def finish(self, turn: OpenTurn, response: ChatResponse) -> None:
         """Store the reply and its tool calls; the conversation's turn is over."""
-        await self._stop_beating()
-        await self.db.run(self._store_reply, turn=turn, response=response)
-        await self._let_go()
+        await self._end(lambda: self.db.run(self._store_reply, turn=turn, response=response))
 
     async def fail(
         self, turn: OpenTurn, tool_calls: list[ToolCall], *, reply: str = ModelUnavailable.detail
@@ -141,9 +139,9 @@ class TurnLedger:
         """Store that the model failed (`reply` says so, and what the tools already did), so
         the conversation stays consistent; a keyed turn also lets go of its key so a retry
         resumes it."""
-        await self._stop_beating()
-        await self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls, reply=reply)
-        await self._let_go()
+        await self._end(
+            lambda: self.db.run(self._store_failure, turn=turn, tool_calls=tool_calls, reply=reply)
+        )
 
     async def abandon(self) -> None:
         """Let go of the turn after an error: the conversation's next message need not wait
@@ -173,13 +171,18 @@ class TurnLedger:
         )
         self._heartbeat.start()
 
+    async def _end(self, last_unit: Callable[[], Awaitable[object]]) -> None:
+        """Run the turn's last unit of work, which gives the lease back, and let the turn go.
+        The beats stop first: a renewal after that unit would find the lease gone."""
+        await self._stop_beating()
+        await last_unit()
+        await self._let_go()
+
     async def _let_go(self) -> None:
         self._conversation_id = None
         await self._stop_beating()
 
     async def _stop_beating(self) -> None:
-        """No renewal from now on: before the turn's last unit of work, which gives the lease
-        back (a renewal after it would find the lease gone), and when the turn is let go."""
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
             await heartbeat.stop()
