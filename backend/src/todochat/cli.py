@@ -10,7 +10,8 @@ import sys
 from pydantic import ValidationError
 
 from todochat.config import DEFAULT_SQLITE_URL, ConfigError, Settings, get_settings
-from todochat.migrate import migrate
+from todochat.logs import configure_logging
+from todochat.migrate import migrate_at_start
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,13 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "mcp":
         sys.exit(mcp_stdio(default_database=args.default_database))
     settings = get_settings()
-    if args.command == "migrate":
-        migrate()
-    elif args.command == "serve":
+    configure_logging(settings.log_level)
+    if not migrate_at_start(settings):
+        sys.exit(1)
+    if args.command == "serve":
         from todochat.edge import EdgeLimits
         from todochat.serve import serve as run_server
 
-        migrate()
         sys.exit(
             run_server(
                 host=args.host or settings.host,
@@ -66,7 +67,6 @@ def _fail(message: str) -> int:
 def mcp_stdio(*, default_database: bool = False) -> int:
     """`todochat mcp`. Every refusal is one line on stderr and exit status 1: stdout is the
     protocol, so nothing else may ever reach it."""
-    from todochat.logs import configure_logging
     from todochat.mcp.stdio import TOKEN_ENV, StartupError, serve
 
     token = os.environ.get(TOKEN_ENV, "").strip()

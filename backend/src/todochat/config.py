@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     db_slow_ms: float = 100
     db_connect_timeout_s: float = Field(default=5, gt=0)
+    # `todochat serve` and `migrate` wait this long for a database that refuses connections
+    # (still starting, out of connection slots) before they give up with exit status 1.
+    db_startup_wait_s: float = Field(default=30, ge=0)
     # Off behind a pooler in transaction mode (PgBouncer 1.18's `pool_mode = transaction`, most
     # managed poolers): consecutive transactions of one client connection run on different
     # server connections, so named prepared statements collide or go missing. Off, every

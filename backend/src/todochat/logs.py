@@ -127,6 +127,8 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
         ("openai", logging.WARNING),
         ("openai.agents", logging.WARNING),
         ("mcp", logging.WARNING),
+        # Alembic's "Context impl" and "Will assume transactional DDL" at every start.
+        ("alembic", logging.WARNING),
         ("httpcore", logging.WARNING),
     ):
         logging.getLogger(name).setLevel(lvl)

@@ -415,3 +415,60 @@ async def test_too_many_connections_is_a_503_and_passes(pg_url) -> None:
         await admin.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"')
         await admin.execute(f'DROP ROLE "{role}"')
         await admin.close()
+
+
+async def test_a_refused_login_is_a_503_not_an_internal_error(pg_url) -> None:
+    """A database that refuses the service's login (a role disabled, a password rotated:
+    SQLSTATE class 28) is the database being unavailable to it, like a refused connection:
+    503 with Retry-After and no "unhandled error", until the login works again."""
+    role = f"todochat_login_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(pg_url))
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+        await admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        url = pg_url.replace("://postgres@", f"://{role}@", 1)
+        running = await start_app(make_settings(url))
+        user = User()
+        try:
+            with LogCapture() as logs:
+                async with running.client() as c:
+                    r = await c.post(
+                        user.url("/tasks"), json={"title": "Before"}, headers=user.headers
+                    )
+                    assert r.status_code == 201, r.text
+                    await admin.execute(f'ALTER ROLE "{role}" NOLOGIN')
+                    await admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                        role,
+                    )
+                    for method, path, body in (
+                        ("POST", "/tasks", {"title": "Refused"}),
+                        ("POST", "/chat", {"message": "add a task to buy milk"}),
+                        ("GET", "/tasks", None),
+                    ):
+                        r = await c.request(method, user.url(path), json=body, headers=user.headers)
+                        assert r.status_code == 503, (path, r.text)
+                        assert r.json() == {"detail": DB_DOWN}
+                        assert r.headers["Retry-After"]
+                    assert not [r for r in logs.records() if r["message"] == "unhandled error"]
+                    await admin.execute(f'ALTER ROLE "{role}" LOGIN')
+                    r = await c.post(
+                        user.url("/tasks"), json={"title": "After"}, headers=user.headers
+                    )
+                    assert r.status_code == 201, r.text
+                    titles = [
+                        t["title"]
+                        for t in (await c.get(user.url("/tasks"), headers=user.headers)).json()
+                    ]
+                    assert titles == ["After", "Before"]
+        finally:
+            await running.stop()
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
+        )
+        await admin.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        await admin.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"')
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()

@@ -25,6 +25,10 @@ _RETRYABLE_SQLSTATES = {
     "53300",
 }
 SAFE_AT_COMMIT_SQLSTATES = {"40001", "40P01"}
+# SQLSTATE classes that mean the database cannot be used now, whatever the statement: a
+# connection exception (08), a refused login (28: a role disabled or a password rotated), a
+# database that does not exist (3D), insufficient resources (53), operator intervention (57).
+_UNAVAILABLE_CLASSES = ("08", "28", "3D", "53", "57")
 
 
 class CommitOutcomeUnknown(Exception):
@@ -72,7 +76,7 @@ def is_transient(exc: BaseException) -> bool:
 def is_db_failure(exc: BaseException) -> bool:
     """The database is unreachable or unwell (503), as opposed to a statement that is wrong for
     this data, such as a unique violation, which the caller handles."""
-    return isinstance(
+    if isinstance(
         exc,
         OperationalError
         | InterfaceError
@@ -80,4 +84,7 @@ def is_db_failure(exc: BaseException) -> bool:
         | CommitOutcomeUnknown
         | ConnectionError
         | OSError,
-    ) or is_transient(exc)
+    ) or is_transient(exc):
+        return True
+    code = sqlstate(exc)
+    return code is not None and code[:2] in _UNAVAILABLE_CLASSES
