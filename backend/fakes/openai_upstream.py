@@ -128,6 +128,9 @@ class Behaviour:
     needs_tool_choice: bool = False
     models: list[str] = field(default_factory=lambda: ["fake-model"])
     models_status: int | None = None
+    # Requests being answered at once (to the end of `delay_s`), and the most at any time.
+    in_flight: int = 0
+    max_in_flight: int = 0
 
 
 def _completion(model: str, reply: dict[str, Any]) -> dict[str, Any]:
@@ -241,10 +244,14 @@ class FakeUpstream:
     async def _chat(self, request: Request) -> Response:
         started = time.perf_counter()
         arrived = time.monotonic()
+        b = self.behaviour
+        b.in_flight += 1
+        b.max_in_flight = max(b.max_in_flight, b.in_flight)
         try:
             return await self._answer(request, arrived)
         finally:
-            self.behaviour.service_s.append(time.perf_counter() - started)
+            b.in_flight -= 1
+            b.service_s.append(time.perf_counter() - started)
 
     async def _answer(self, request: Request, arrived: float) -> Response:
         body = await request.json()

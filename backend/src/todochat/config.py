@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     # A streamed turn sends a comment line after this long without anything else to send, so
     # proxies and clients do not take a thinking model for a dead connection.
     chat_stream_heartbeat_s: float = Field(default=15, gt=0)
+    # At most this many chat turns of a worker run their own work at once, in the order they
+    # came; a turn waiting for the model holds none (lanes.py, P19). 0: no limit.
+    chat_lanes: int = Field(default=2, ge=0)
     # Freeze the objects alive after start-up and collect young objects less often (main.py).
     # Off for in-process apps that come and go, such as the tests' (frozen objects are never
     # collected).

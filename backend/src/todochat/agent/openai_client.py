@@ -31,6 +31,8 @@ from openai.resources.chat import AsyncChat
 from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from todochat.lanes import Aside
+
 if TYPE_CHECKING:
     import httpx2
 
@@ -67,6 +69,20 @@ class _Completions(AsyncCompletions):
         if isinstance(client, AgentOpenAI) and client.string_content and "messages" in params:
             params = {**params, "messages": as_string_contents(params["messages"])}
         validate_response_format(params.get("response_format", NOT_GIVEN))
+        # The wait for the model is not the worker's work: the turn's lane goes to the next
+        # turn meanwhile (lanes.py). A streamed answer takes it back once read to its end.
+        step = Aside()
+        try:
+            answer = await self._send(params)
+        except BaseException:
+            await step.resume()
+            raise
+        if isinstance(answer, AsyncStream):
+            return _LaneBackAtEnd(answer, step)
+        await step.resume()
+        return answer
+
+    async def _send(self, params: dict[str, Any]) -> Any:
         return await self._post(
             "/chat/completions",
             body=request_body(params),
@@ -81,6 +97,35 @@ class _Completions(AsyncCompletions):
             stream=bool(params.get("stream")),
             stream_cls=AsyncStream[ChatCompletionChunk],
         )
+
+
+class _LaneBackAtEnd:
+    """A streamed answer that takes its turn's lane back when it has been read to its end, has
+    failed or is closed: the chunks themselves are forwarded without waiting for a lane."""
+
+    def __init__(self, stream: AsyncStream[ChatCompletionChunk], step: Aside) -> None:
+        self._stream = stream
+        self._step = step
+
+    @property
+    def response(self) -> httpx2.Response:
+        return self._stream.response
+
+    def __aiter__(self) -> _LaneBackAtEnd:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        try:
+            return await self._stream.__anext__()
+        except BaseException:  # StopAsyncIteration at the end, or the stream failed
+            await self._step.resume()
+            raise
+
+    async def close(self) -> None:
+        try:
+            await self._stream.close()
+        finally:
+            await self._step.resume()
 
 
 class _Chat(AsyncChat):

@@ -41,6 +41,7 @@ from todochat.agent.upstream import UpstreamState, classify, probe
 from todochat.config import Settings
 from todochat.conversations.schemas import MessageRead
 from todochat.errors import DatabaseUnavailable
+from todochat.lanes import Lanes
 from todochat.logs import request_id_var
 from todochat.metrics import Metrics
 from todochat.schemas import without_bad_characters
@@ -91,6 +92,7 @@ class AgentRuntime:
     ) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.lanes = Lanes(settings.chat_lanes)
         if settings.agent_eager_gather:
             eager_gather.install()
         if settings.agent_sdk_fastpaths:

@@ -93,10 +93,11 @@ async def chat_turn(
         idempotency_key,
         admit,
     )
-    turn = await _begin(runtime, ledger, idempotency_key)
-    if isinstance(turn, Replay):
-        return turn.response
-    return await _complete(runtime, ledger, turn)
+    async with runtime.lanes.turn():
+        turn = await _begin(runtime, ledger, idempotency_key)
+        if isinstance(turn, Replay):
+            return turn.response
+        return await _complete(runtime, ledger, turn)
 
 
 async def stream_turn(
@@ -126,7 +127,8 @@ async def stream_turn(
         admit,
         retry_of,
     )
-    turn = await _begin(runtime, ledger, idempotency_key)
+    async with runtime.lanes.turn():
+        turn = await _begin(runtime, ledger, idempotency_key)
     if isinstance(turn, Replay):
         return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
     queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
@@ -267,7 +269,8 @@ async def _stream(
 ) -> None:
     """A streamed turn's task: the same completion as a JSON turn, its end put on the queue."""
     try:
-        response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
+        async with runtime.lanes.turn():
+            response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
     except AppError as exc:
         queue.put_nowait(Failed(exc.told, retry=not isinstance(exc, ModelMisconfigured)))
     except Exception as exc:

@@ -27,6 +27,7 @@ from todochat.db.failures import (
     sqlstate,
 )
 from todochat.errors import DatabaseUnavailable
+from todochat.lanes import sleep_aside
 from todochat.metrics import Metrics
 
 log = logging.getLogger("todochat.db")
@@ -87,6 +88,8 @@ class Database:
             wait=wait_exponential_jitter(multiplier=0.1, max=0.4, jitter=0.05),
             retry=retry_if_exception(is_transient),
             before_sleep=self._log_retry,
+            # A chat turn's pause before a retry is not the worker's work (lanes.py).
+            sleep=sleep_aside,
             reraise=True,
         )
         try:

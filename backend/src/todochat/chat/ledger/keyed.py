@@ -3,7 +3,6 @@ stored in `finish`, in the same transactions as the turn's own steps."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -24,6 +23,7 @@ from todochat.idempotency.service import (
     IdempotencyKeyInUse,
     Started,
 )
+from todochat.lanes import sleep_aside
 
 log = logging.getLogger("todochat.chat")
 
@@ -79,7 +79,8 @@ class KeyedLedger(TurnLedger):
                 return outcome
             if time.monotonic() >= deadline:
                 raise IdempotencyKeyInUse()
-            await asyncio.sleep(pause)
+            # Another turn's wait, not this one's work: its lane goes to the next turn.
+            await sleep_aside(pause)
             pause = min(pause * 2, 0.5)
 
     async def finish(self, turn: OpenTurn, response: ChatResponse) -> None:
