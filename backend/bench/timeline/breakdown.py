@@ -33,6 +33,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("model.send", "model.send", "the model request written"),
     ("model.wait", "model.wait", "waiting for the model's answer headers (upstream time)"),
     ("model.read", "model.read", "waiting for the answer's body, piece by piece"),
+    ("lane.wait", "lane.wait", "queued for a lane (P19): at the start and after each model call"),
     ("tool", "sdk.function", "a tool call, outside its statements"),
     ("model.client", "sdk.generation", "the SDK and openai client around a model call"),
     ("model.client", "sdk.response", "the SDK and openai client around a model call"),

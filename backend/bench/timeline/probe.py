@@ -353,6 +353,22 @@ def _install_aiohttp() -> None:
     transport.AiohttpResponseStream.__aiter__ = timed_iter  # type: ignore[method-assign]
 
 
+def _install_lanes() -> None:
+    """The wait for a lane (P19): at a turn's start and after each model call."""
+    from todochat import lanes
+
+    original = lanes._Hold.take
+
+    async def take(self: Any) -> None:
+        t0 = time.monotonic()
+        try:
+            await original(self)
+        finally:
+            _span("lane.wait", t0, time.monotonic())
+
+    lanes._Hold.take = take  # type: ignore[method-assign]
+
+
 def install(directory: str) -> None:
     """Installs every probe in this process (a server worker)."""
     global RECORDER
@@ -364,3 +380,4 @@ def install(directory: str) -> None:
     _install_sqlalchemy()
     _install_agents()
     _install_aiohttp()
+    _install_lanes()
