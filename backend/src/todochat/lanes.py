@@ -107,8 +107,12 @@ async def aside() -> AsyncIterator[None]:
     step = Aside()
     try:
         yield
-    finally:
+    except asyncio.CancelledError:
+        raise  # the turn is being cancelled: its end gives back what it holds, nothing to queue for
+    except BaseException:
         await step.resume()
+        raise
+    await step.resume()
 
 
 async def sleep_aside(seconds: float) -> None:

@@ -150,3 +150,35 @@ async def test_two_waits_at_once_give_and_take_the_lane_once() -> None:
         await asyncio.gather(wait(), wait())
         assert _free(lanes) == 0  # held again, once
     assert _free(lanes) == 1
+
+
+async def test_a_turn_cancelled_while_it_waits_aside_does_not_queue_for_its_lane() -> None:
+    """Cancelled during the model call while another turn holds the lane, a turn ends at once:
+    it does not wait for the lane only to give it back."""
+    lanes = Lanes(1)
+    in_wait = asyncio.Event()
+    other_holds = asyncio.Event()
+    other_may_end = asyncio.Event()
+
+    async def waiting() -> None:
+        async with lanes.turn(), aside():
+            in_wait.set()
+            await asyncio.Event().wait()  # the model, answering never
+
+    async def other() -> None:
+        async with lanes.turn():
+            other_holds.set()
+            await other_may_end.wait()
+
+    w = asyncio.create_task(waiting())
+    await in_wait.wait()
+    o = asyncio.create_task(other())
+    await other_holds.wait()
+    w.cancel()
+    await asyncio.wait({w}, timeout=1)
+    assert w.done(), "the cancelled turn queued for the lane the other turn holds"
+    assert w.cancelled()
+    assert _free(lanes) == 0  # the other turn's
+    other_may_end.set()
+    await o
+    assert _free(lanes) == 1

@@ -74,7 +74,7 @@ class _Completions(AsyncCompletions):
         step = Aside()
         try:
             answer = await self._send(params)
-        except BaseException:
+        except Exception:  # not when cancelled: the turn's end gives back what it holds
             await step.resume()
             raise
         if isinstance(answer, AsyncStream):
@@ -117,7 +117,7 @@ class _LaneBackAtEnd:
     async def __anext__(self) -> ChatCompletionChunk:
         try:
             return await self._stream.__anext__()
-        except BaseException:  # StopAsyncIteration at the end, or the stream failed
+        except (StopAsyncIteration, Exception):  # the end, or the stream failed; not cancelled
             await self._step.resume()
             raise
 
