@@ -62,11 +62,9 @@ def migrate_at_start(settings: Settings) -> bool:
         for attempt in retrying:
             with attempt:
                 migrate(settings=settings)
-    except (DBAPIError, OSError) as exc:
-        _log_failure(exc)
-        return False
     except Exception as exc:
-        if not is_db_failure(exc):
+        # Any database error here (a migration's own SQL included) is told in one line.
+        if not (isinstance(exc, DBAPIError | OSError) or is_db_failure(exc)):
             raise
         _log_failure(exc)
         return False

@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -367,17 +368,35 @@ async def test_a_silently_dropped_idle_connection_fails_its_ping_in_seconds(
         await proxy.stop()
 
 
+@asynccontextmanager
+async def _service_role(
+    pg_url: str, options: str
+) -> AsyncIterator[tuple[str, str, asyncpg.Connection]]:
+    """A role of its own for the service (`CREATE ROLE ... {options}`) with the rights on the
+    tables: yields the database URL as that role, the role's name, and an admin connection to
+    change the role with. Dropped afterwards, its connections terminated."""
+    role = f"todochat_role_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(pg_url))
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" {options}')
+        await admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+        await admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        yield pg_url.replace("://postgres@", f"://{role}@", 1), role, admin
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
+        )
+        await admin.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        await admin.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"')
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()
+
+
 async def test_too_many_connections_is_a_503_and_passes(pg_url) -> None:
     """PostgreSQL refusing a connection for lack of slots (SQLSTATE 53300, "too many clients")
     is the database being unavailable: 503 with Retry-After, nothing half-done, and the same
     request succeeds once a slot is free."""
-    role = f"todochat_limited_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(pg_url))
-    try:
-        await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
-        await admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
-        await admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
-        limited_url = pg_url.replace("://postgres@", f"://{role}@", 1)
+    async with _service_role(pg_url, "LOGIN CONNECTION LIMIT 1") as (limited_url, _role, _admin):
         # The role's one slot, taken by someone else.
         holder = await asyncpg.connect(_asyncpg_dsn(limited_url))
         running = await start_app(make_settings(limited_url))
@@ -407,27 +426,13 @@ async def test_too_many_connections_is_a_503_and_passes(pg_url) -> None:
             await running.stop()
             if not holder.is_closed():
                 await holder.close()
-    finally:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
-        )
-        await admin.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
-        await admin.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"')
-        await admin.execute(f'DROP ROLE "{role}"')
-        await admin.close()
 
 
 async def test_a_refused_login_is_a_503_not_an_internal_error(pg_url) -> None:
     """A database that refuses the service's login (a role disabled, a password rotated:
     SQLSTATE class 28) is the database being unavailable to it, like a refused connection:
     503 with Retry-After and no "unhandled error", until the login works again."""
-    role = f"todochat_login_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(pg_url))
-    try:
-        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
-        await admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
-        await admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
-        url = pg_url.replace("://postgres@", f"://{role}@", 1)
+    async with _service_role(pg_url, "LOGIN") as (url, role, admin):
         running = await start_app(make_settings(url))
         user = User()
         try:
@@ -464,11 +469,3 @@ async def test_a_refused_login_is_a_503_not_an_internal_error(pg_url) -> None:
                     assert titles == ["After", "Before"]
         finally:
             await running.stop()
-    finally:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
-        )
-        await admin.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
-        await admin.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"')
-        await admin.execute(f'DROP ROLE "{role}"')
-        await admin.close()

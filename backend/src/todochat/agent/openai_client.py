@@ -117,7 +117,7 @@ class _LaneBackAtEnd:
     async def __anext__(self) -> ChatCompletionChunk:
         try:
             return await self._stream.__anext__()
-        except (StopAsyncIteration, Exception):  # the end, or the stream failed; not cancelled
+        except Exception:  # StopAsyncIteration at the end, or a failure; not when cancelled
             await self._step.resume()
             raise
 
