@@ -13,7 +13,13 @@ docs/PERFORMANCE.md).
 
 The lane is taken by the turn (`Lanes.turn`) and given back around a wait by `aside()`, from
 whichever task the wait happens in (the Agents SDK runs a streamed model call in a task of its
-own); only the `aside` that gave the lane takes it back.
+own); only the `aside` that gave the lane takes it back. A turn that goes on in a task of its
+own (a streamed turn, after its beginning) hands its lane over to that task (`hand_over`)
+rather than queueing for it again.
+
+A streamed answer's text is read without a lane, but after its first piece each piece waits
+for a free lane and passes it straight on (`pass_lane`): text already showing goes after the
+turns queued before it, which have shown nothing yet (P21).
 """
 
 from __future__ import annotations
@@ -56,6 +62,23 @@ class _Hold:
         self.closed = True
 
 
+class TurnLane:
+    """What `Lanes.turn` gives the turn: its lane, to hand over to the task it goes on in."""
+
+    def __init__(self, hold: _Hold | None) -> None:
+        self._hold = hold
+        self.handed_over = False
+
+    def hand_over(self, task: asyncio.Future[None]) -> None:
+        """The turn goes on in `task`, created inside the `turn` block (so it runs in the
+        turn's context): the lane stays held, and is given back when `task` ends."""
+        hold = self._hold
+        if hold is None:
+            return
+        self.handed_over = True
+        task.add_done_callback(lambda _: hold.close())
+
+
 _current: ContextVar[_Hold | None] = ContextVar("todochat_lane", default=None)
 
 
@@ -67,21 +90,24 @@ class Lanes:
         self._semaphore: asyncio.Semaphore | None = None
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Around a turn's own work: queue for a lane, hold it, give it back at the end."""
+    async def turn(self) -> AsyncIterator[TurnLane]:
+        """Around a turn's own work: queue for a lane, hold it, give it back at the end (or
+        when the task it was handed over to ends)."""
         if self.size <= 0:
-            yield
+            yield TurnLane(None)
             return
         if self._semaphore is None:  # made on the worker's loop, at its first turn
             self._semaphore = asyncio.Semaphore(self.size)
         hold = _Hold(self._semaphore)
         await hold.take()
         token = _current.set(hold)
+        lane = TurnLane(hold)
         try:
-            yield
+            yield lane
         finally:
             _current.reset(token)
-            hold.close()
+            if not lane.handed_over:
+                hold.close()
 
 
 class Aside:
@@ -119,3 +145,14 @@ async def sleep_aside(seconds: float) -> None:
     """`asyncio.sleep` that gives the lane back while it sleeps (tenacity's `sleep`)."""
     async with aside():
         await asyncio.sleep(seconds)
+
+
+async def pass_lane() -> None:
+    """Wait for a free lane, in order with the turns queued before, and pass it straight on.
+    Only while this turn's lane is given back (a streamed answer being read): a turn that
+    holds its lane has nothing to wait for. Outside a turn nothing happens."""
+    hold = _current.get()
+    if hold is None or hold.state != "given" or hold.closed:
+        return
+    async with hold.semaphore:
+        pass

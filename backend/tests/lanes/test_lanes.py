@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from todochat.lanes import Aside, Lanes, aside
+from todochat.lanes import Aside, Lanes, aside, pass_lane
 
 
 def _free(lanes: Lanes) -> int:
@@ -181,4 +181,131 @@ async def test_a_turn_cancelled_while_it_waits_aside_does_not_queue_for_its_lane
     assert _free(lanes) == 0  # the other turn's
     other_may_end.set()
     await o
+    assert _free(lanes) == 1
+
+
+async def test_a_turn_handed_over_to_its_task_keeps_its_lane_until_the_task_ends() -> None:
+    """A streamed turn goes on in a task of its own with the lane it began with: no second
+    wait for a lane, and the next turn waits until that task is over."""
+    lanes = Lanes(1)
+    go_on = asyncio.Event()
+    order: list[str] = []
+
+    async def rest_of_the_turn() -> None:
+        await go_on.wait()
+        order.append("first turn ends")
+
+    async with lanes.turn() as lane:
+        task = asyncio.create_task(rest_of_the_turn())
+        lane.hand_over(task)
+    assert _free(lanes) == 0  # the block is left, the lane is still the task's
+
+    async def next_turn() -> None:
+        async with lanes.turn():
+            order.append("next turn works")
+
+    follower = asyncio.create_task(next_turn())
+    await asyncio.sleep(0.01)
+    assert order == []
+    go_on.set()
+    await asyncio.gather(task, follower)
+    assert order == ["first turn ends", "next turn works"]
+    assert _free(lanes) == 1
+
+
+async def test_a_task_that_fails_gives_back_the_lane_handed_over_to_it() -> None:
+    lanes = Lanes(1)
+
+    async def failing() -> None:
+        raise RuntimeError("the model failed")
+
+    async with lanes.turn() as lane:
+        task = asyncio.create_task(failing())
+        lane.hand_over(task)
+    with pytest.raises(RuntimeError):
+        await task
+    await asyncio.sleep(0)  # done callbacks run on the next pass
+    assert _free(lanes) == 1
+
+
+async def test_text_already_flowing_lets_the_turns_queued_before_it_go_first() -> None:
+    """P21: a piece of text (after the first) waits for a free lane behind the turns queued
+    before it, passes the lane straight on, and takes nothing."""
+    lanes = Lanes(1)
+    order: list[str] = []
+    busy = asyncio.Event()
+    release = asyncio.Event()
+    in_aside = asyncio.Event()
+    text_may_go = asyncio.Event()
+
+    async def streaming_turn() -> None:
+        async with lanes.turn(), aside():  # reading the model's answer, lane given back
+            in_aside.set()
+            await text_may_go.wait()
+            await pass_lane()
+            order.append("text")
+
+    async def working_turn(name: str, hold: asyncio.Event | None = None) -> None:
+        async with lanes.turn():
+            if hold is not None:
+                busy.set()
+                await hold.wait()
+            order.append(name)
+
+    streaming = asyncio.create_task(streaming_turn())
+    await in_aside.wait()
+    first = asyncio.create_task(working_turn("working turn", release))
+    await busy.wait()
+    queued = asyncio.create_task(working_turn("queued turn"))
+    await asyncio.sleep(0.01)
+    text_may_go.set()  # a piece of text arrives after "queued turn" queued
+    await asyncio.sleep(0.01)
+    assert order == []  # the lane is held: text waits too
+    release.set()
+    await asyncio.gather(streaming, first, queued)
+    assert order == ["working turn", "queued turn", "text"]
+    assert _free(lanes) == 1
+
+
+async def test_text_passes_at_once_when_a_lane_is_free_and_never_waits_on_its_own_lane() -> None:
+    lanes = Lanes(1)
+    async with lanes.turn():
+        async with aside():
+            # Nobody holds the lane: no wait at all (no pass through the loop).
+            waiting = asyncio.ensure_future(pass_lane())
+            await asyncio.sleep(0)
+            assert waiting.done()
+            await waiting
+        # The turn holds its one lane again: waiting for a free one would wait forever.
+        await asyncio.wait_for(pass_lane(), timeout=1)
+    await asyncio.wait_for(pass_lane(), timeout=1)  # outside a turn: nothing to wait for
+    assert _free(lanes) == 1
+
+
+async def test_text_cancelled_while_it_waits_for_a_lane_takes_nothing() -> None:
+    lanes = Lanes(1)
+    release = asyncio.Event()
+    in_aside = asyncio.Event()
+    blocked = asyncio.Event()
+
+    async def streaming_turn() -> None:
+        async with lanes.turn(), aside():
+            in_aside.set()
+            await blocked.wait()
+            await pass_lane()
+
+    async def holder() -> None:
+        async with lanes.turn():
+            blocked.set()
+            await release.wait()
+
+    streaming = asyncio.create_task(streaming_turn())
+    await in_aside.wait()
+    holding = asyncio.create_task(holder())
+    await asyncio.sleep(0.01)
+    streaming.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await streaming
+    release.set()
+    await holding
     assert _free(lanes) == 1

@@ -31,7 +31,7 @@ from openai.resources.chat import AsyncChat
 from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from todochat.lanes import Aside
+from todochat.lanes import Aside, pass_lane
 
 if TYPE_CHECKING:
     import httpx2
@@ -101,11 +101,13 @@ class _Completions(AsyncCompletions):
 
 class _LaneBackAtEnd:
     """A streamed answer that takes its turn's lane back when it has been read to its end, has
-    failed or is closed: the chunks themselves are forwarded without waiting for a lane."""
+    failed or is closed. The chunks are read without a lane; once its text has begun, each
+    further piece of text lets the turns queued for a lane go first (`pass_lane`, P21)."""
 
     def __init__(self, stream: AsyncStream[ChatCompletionChunk], step: Aside) -> None:
         self._stream = stream
         self._step = step
+        self._text_begun = False
 
     @property
     def response(self) -> httpx2.Response:
@@ -116,10 +118,15 @@ class _LaneBackAtEnd:
 
     async def __anext__(self) -> ChatCompletionChunk:
         try:
-            return await self._stream.__anext__()
+            chunk = await self._stream.__anext__()
         except Exception:  # StopAsyncIteration at the end, or a failure; not when cancelled
             await self._step.resume()
             raise
+        if chunk.choices and chunk.choices[0].delta.content:
+            if self._text_begun:
+                await pass_lane()
+            self._text_begun = True
+        return chunk
 
     async def close(self) -> None:
         try:

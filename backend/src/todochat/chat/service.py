@@ -127,12 +127,13 @@ async def stream_turn(
         admit,
         retry_of,
     )
-    async with runtime.lanes.turn():
+    async with runtime.lanes.turn() as lane:
         turn = await _begin(runtime, ledger, idempotency_key)
-    if isinstance(turn, Replay):
-        return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
-    queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
-    runtime.detach(_stream(runtime, ledger, turn, queue))
+        if isinstance(turn, Replay):
+            return StreamedTurn(turn.response.conversation_id, _replayed(turn.response))
+        queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
+        # The task goes on with the turn's lane: no second wait for one before the model.
+        lane.hand_over(runtime.detach(_stream(runtime, ledger, turn, queue)))
     return StreamedTurn(turn.conversation_id, _follow(queue, heartbeat_s), turn.message_id)
 
 
@@ -267,10 +268,10 @@ async def _stream(
     turn: OpenTurn,
     queue: asyncio.Queue[StreamEvent],
 ) -> None:
-    """A streamed turn's task: the same completion as a JSON turn, its end put on the queue."""
+    """A streamed turn's task: the same completion as a JSON turn, its end put on the queue.
+    It runs with the lane its turn began with (`hand_over`)."""
     try:
-        async with runtime.lanes.turn():
-            response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
+        response = await _complete(runtime, ledger, turn, on_event=queue.put_nowait)
     except AppError as exc:
         queue.put_nowait(Failed(exc.told, retry=not isinstance(exc, ModelMisconfigured)))
     except Exception as exc:

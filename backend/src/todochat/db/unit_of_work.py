@@ -92,11 +92,14 @@ class Database:
             sleep=sleep_aside,
             reraise=True,
         )
+
+        async def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return await self._run_once(work)
+
         try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    return await self._run_once(work)
+            return await retrying(attempt)
         except Exception as exc:
             if is_db_failure(exc):
                 kind = "commit_unknown" if isinstance(exc, CommitOutcomeUnknown) else "unavailable"
@@ -114,6 +117,10 @@ class Database:
                 raise DatabaseUnavailable() from exc
             raise
         finally:
+            # The retrying object's state refers back to it (its next actions are its own
+            # bound methods): cleared, the cycle goes with the last reference instead of
+            # waiting for the collector, which stops the worker to find it (P20).
+            retrying.iter_state.reset()
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "unit of work",
@@ -123,7 +130,6 @@ class Database:
                         "attempts": attempts,
                     },
                 )
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
