@@ -74,8 +74,12 @@ async def test_aside_outside_a_turn_and_with_no_lanes_does_nothing() -> None:
     async with aside():
         pass
     lanes = Lanes(0)
-    async with lanes.turn(), aside():
-        pass
+    async with lanes.turn() as lane, aside():
+        await pass_lane()
+        task = asyncio.create_task(asyncio.sleep(0))
+        lane.hand_over(task)
+        await task
+    assert not lane.handed_over
     assert lanes._semaphore is None
 
 
