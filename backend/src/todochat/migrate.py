@@ -59,9 +59,7 @@ def migrate_at_start(settings: Settings) -> bool:
         reraise=True,
     )
     try:
-        for attempt in retrying:
-            with attempt:
-                migrate(settings=settings)
+        retrying(migrate, settings=settings)
     except Exception as exc:
         # Any database error here (a migration's own SQL included) is told in one line.
         if not (isinstance(exc, DBAPIError | OSError) or is_db_failure(exc)):

@@ -277,7 +277,6 @@ class AgentRuntime:
             hooks=self.hooks,
             run_config=run_config,
         )
-        finished = False
         try:
             async for event in streamed.stream_events():
                 if isinstance(event, RawResponsesStreamEvent):
@@ -288,14 +287,12 @@ class AgentRuntime:
                         on_event(TextDelta(text_id=data.item_id, delta=data.delta))
                 elif isinstance(event, RunItemStreamEvent):
                     report_item(event, context, on_event)
-            finished = True
         finally:
             # A time-out or a failure here must not leave the run going on without us.
             streamed.cancel()
-            if finished:
-                # The SDK stores on every streamed result a clean-up closure that refers to the
-                # result: a cycle, freed only by the collector, which stops the worker to
-                # find it (P20). Its clean-up has run by the end of `stream_events`. Private
-                # attribute of the pinned openai-agents; tests/agent/test_garbage.py guards it.
-                streamed._sandbox_cleanup = None
+        # The SDK stores on every streamed result a clean-up closure that refers to the result:
+        # a cycle, freed only by the collector, which stops the worker to find it (P20). Its
+        # clean-up has run by the end of `stream_events`. Private attribute of the pinned
+        # openai-agents; tests/agent/test_garbage.py guards it.
+        streamed._sandbox_cleanup = None
         return streamed.final_output
