@@ -1,6 +1,7 @@
 """db.py's unit of work: once a unit has committed, its session closes in place (no task): the
 commit gave the connection back, so the close has nothing left to send, whether the connection
-went back into the pool or, beyond the pool's size, was closed by the commit."""
+went back into the pool or, beyond the pool's size, was closed by the commit. A unit's first
+attempt runs without tenacity, which takes over from a failed one (P22)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_settings
 from todochat.db import Database, create_engine
+from todochat.errors import DatabaseUnavailable
+from todochat.metrics import Metrics
 
 
 async def select_one(session: AsyncSession) -> int:
@@ -80,3 +83,70 @@ async def test_a_failed_unit_still_closes_its_session_and_gives_the_connection_b
         assert await db.run(select_one) == 1
     finally:
         await engine.dispose()
+
+
+class _Flaky:
+    """A unit that fails with `error` on its first `failures` attempts, then selects 1."""
+
+    def __init__(self, error: BaseException, failures: int) -> None:
+        self.error = error
+        self.failures = failures
+        self.calls = 0
+
+    async def __call__(self, session: AsyncSession) -> int:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return await select_one(session)
+
+
+def _retries(metrics: Metrics) -> float:
+    value = metrics.registry.get_sample_value("todochat_db_retries_total")
+    assert value is not None
+    return value
+
+
+async def test_a_transient_failure_of_the_first_attempt_is_retried(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics()
+    engine = create_engine(make_settings(database_url))
+    db = Database(engine, retry_attempts=3, metrics=metrics)
+    flaky = _Flaky(ConnectionResetError("the database blinked"), failures=1)
+    try:
+        assert await db.run(flaky) == 1
+    finally:
+        await engine.dispose()
+    assert flaky.calls == 2
+    assert _retries(metrics) == 1
+    retried = [r for r in caplog.records if r.getMessage() == "transient database error, retrying"]
+    assert [getattr(r, "attempt", None) for r in retried] == [1]
+
+
+async def test_transient_failures_stop_after_the_attempts_allowed(database_url: str) -> None:
+    metrics = Metrics()
+    engine = create_engine(make_settings(database_url))
+    db = Database(engine, retry_attempts=3, metrics=metrics)
+    flaky = _Flaky(ConnectionResetError("the database is gone"), failures=10)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await db.run(flaky)
+    finally:
+        await engine.dispose()
+    # The first attempt counts among the three: two retries, not three.
+    assert flaky.calls == 3
+    assert _retries(metrics) == 2
+
+
+async def test_a_failure_that_is_not_transient_is_not_retried(database_url: str) -> None:
+    metrics = Metrics()
+    engine = create_engine(make_settings(database_url))
+    db = Database(engine, retry_attempts=3, metrics=metrics)
+    flaky = _Flaky(LookupError("the service's own error"), failures=1)
+    try:
+        with pytest.raises(LookupError):
+            await db.run(flaky)
+    finally:
+        await engine.dispose()
+    assert flaky.calls == 1
+    assert _retries(metrics) == 0

@@ -83,22 +83,36 @@ class Database:
     async def _run_retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         started = time.perf_counter()
         attempts = 0
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry_attempts),
-            wait=wait_exponential_jitter(multiplier=0.1, max=0.4, jitter=0.05),
-            retry=retry_if_exception(is_transient),
-            before_sleep=self._log_retry,
-            # A chat turn's pause before a retry is not the worker's work (lanes.py).
-            sleep=sleep_aside,
-            reraise=True,
-        )
+        first_failure: Exception | None = None
 
         async def attempt() -> T:
-            nonlocal attempts
+            nonlocal attempts, first_failure
+            if first_failure is not None:
+                # The attempt made before tenacity took over, told to it as its first.
+                failed, first_failure = first_failure, None
+                raise failed
             attempts += 1
             return await self._run_once(work)
 
+        retrying: AsyncRetrying | None = None
         try:
+            try:
+                # Nearly every unit succeeds at once: it runs without a retrying object, whose
+                # making and bookkeeping cost as much as a statement (P22).
+                return await attempt()
+            except Exception as exc:
+                first_failure = exc
+            # Tenacity decides from the first failure on: whether to retry, how long to wait,
+            # and when to stop, that first attempt counted.
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(self.retry_attempts),
+                wait=wait_exponential_jitter(multiplier=0.1, max=0.4, jitter=0.05),
+                retry=retry_if_exception(is_transient),
+                before_sleep=self._log_retry,
+                # A chat turn's pause before a retry is not the worker's work (lanes.py).
+                sleep=sleep_aside,
+                reraise=True,
+            )
             return await retrying(attempt)
         except Exception as exc:
             if is_db_failure(exc):
@@ -117,10 +131,12 @@ class Database:
                 raise DatabaseUnavailable() from exc
             raise
         finally:
-            # The retrying object's state refers back to it (its next actions are its own
-            # bound methods): cleared, the cycle goes with the last reference instead of
-            # waiting for the collector, which stops the worker to find it (P20).
-            retrying.iter_state.reset()
+            first_failure = None
+            if retrying is not None:
+                # The retrying object's state refers back to it (its next actions are its own
+                # bound methods): cleared, the cycle goes with the last reference instead of
+                # waiting for the collector, which stops the worker to find it (P20).
+                retrying.iter_state.reset()
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "unit of work",
