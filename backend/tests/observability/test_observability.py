@@ -265,3 +265,41 @@ def test_an_exception_a_library_logs_appears_as_its_type_alone() -> None:
     text = stream.getvalue()
     for leak in ("Traceback", 'File "', "SELECT", "ada@example.com", "Stack (most recent"):
         assert leak not in text
+
+
+def test_sensitive_fields_are_masked_on_every_line_not_only_the_first() -> None:
+    """The filter's verdict on a field's name is remembered (logs.py): the second line with the
+    same names is masked as the first, and the fields that only look alike are kept."""
+    import io
+    import json
+
+    from todochat.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    try:
+        configure_logging("INFO", stream=stream)
+        log = logging.getLogger("todochat.test")
+        for n in range(2):
+            log.info(
+                "upstream call",
+                extra={
+                    "api_key": f"sk-live-{n}",
+                    "Authorization": f"Bearer abc{n}",
+                    "refresh_token": f"rt-{n}",
+                    "tokens_used": 12,  # a number is never a secret
+                    "route": "/api/{user_id}/chat",
+                },
+            )
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    lines = [line for line in lines if line["message"] == "upstream call"]
+    assert len(lines) == 2
+    for line in lines:
+        assert line["api_key"] == line["Authorization"] == line["refresh_token"] == "[redacted]"
+        assert line["tokens_used"] == 12 and line["route"] == "/api/{user_id}/chat"
+        assert line["logger"] == "todochat.test" and line["level"] == "INFO"
+    assert "sk-live" not in stream.getvalue() and "rt-" not in stream.getvalue()
