@@ -156,6 +156,16 @@ class Stack:
         self.log_marks: dict[str, int] = {}
 
     async def __aenter__(self) -> Stack:
+        try:
+            await self._start()
+        except BaseException:
+            # A part that did not start (a server that never came up) must not leave the
+            # others running: `async with` calls no __aexit__ when __aenter__ raises.
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _start(self) -> None:
         await self.db.recreate()
         if self.pg_log is not None:
             # Before the server starts: only sessions opened afterwards log their statements.
@@ -173,10 +183,9 @@ class Stack:
             )
         else:
             env.setdefault("MODEL_PROVIDER", "offline")
-        self.server = await ServerProcess(
-            database_url=self.db.app_url, workers=self.workers, env=env
-        ).start()
-        return self
+        # Set before it starts, so that a server that fails to come up is still stopped.
+        self.server = ServerProcess(database_url=self.db.app_url, workers=self.workers, env=env)
+        await self.server.start()
 
     async def __aexit__(self, *exc: object) -> None:
         try:
