@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from tests.conftest import TEST_SECRET, User, make_settings, openai_settings, start_app
 from tests.faults import LogCapture
+from todochat.logs import configure_logging
 
 PASSWORD = "correct-horse-battery-staple-42"
 
@@ -238,27 +243,30 @@ async def test_start_up_freezes_long_lived_objects_and_turns_still_work(database
         gc.set_threshold(*threshold)
 
 
-def test_an_exception_a_library_logs_appears_as_its_type_alone() -> None:
-    """SQLAlchemy's pool logs a failed close with its traceback (`exc_info=True`): the app's
-    formatter keeps the exception's type and drops the stack trace and the message."""
-    import io
-    import json
-
-    from todochat.logs import configure_logging
-
+@contextmanager
+def _app_log_lines() -> Iterator[io.StringIO]:
+    """The app's own logging (`configure_logging` at INFO) into a string for the block; the
+    root logger's handlers and level are put back after it."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     stream = io.StringIO()
     try:
         configure_logging("INFO", stream=stream)
+        yield stream
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_an_exception_a_library_logs_appears_as_its_type_alone() -> None:
+    """SQLAlchemy's pool logs a failed close with its traceback (`exc_info=True`): the app's
+    formatter keeps the exception's type and drops the stack trace and the message."""
+    with _app_log_lines() as stream:
         pool_log = logging.getLogger("sqlalchemy.pool.impl.AsyncAdaptedQueuePool")
         try:
             raise ValueError("SELECT secret FROM users WHERE email = 'ada@example.com'")
         except ValueError:
             pool_log.error("Exception closing connection %r", "<c>", exc_info=True, stack_info=True)
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     line = next(entry for entry in lines if entry["message"].startswith("Exception closing"))
     assert line["exc_info"] == "builtins.ValueError"
@@ -270,16 +278,7 @@ def test_an_exception_a_library_logs_appears_as_its_type_alone() -> None:
 def test_sensitive_fields_are_masked_on_every_line_not_only_the_first() -> None:
     """The filter's verdict on a field's name is remembered (logs.py): the second line with the
     same names is masked as the first, and the fields that only look alike are kept."""
-    import io
-    import json
-
-    from todochat.logs import configure_logging
-
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    try:
-        configure_logging("INFO", stream=stream)
+    with _app_log_lines() as stream:
         log = logging.getLogger("todochat.test")
         for n in range(2):
             log.info(
@@ -292,9 +291,6 @@ def test_sensitive_fields_are_masked_on_every_line_not_only_the_first() -> None:
                     "route": "/api/{user_id}/chat",
                 },
             )
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     lines = [line for line in lines if line["message"] == "upstream call"]
     assert len(lines) == 2
